@@ -1,0 +1,146 @@
+// The run store: one SQLite file holding every run, its job instances (matrix legs),
+// stage attempts, captured output and (later) audit records. This is the only file that
+// includes sqlite3. Writes are short transactions in WAL mode with a busy timeout, so that
+// several wf processes can share the file; callers group the writes of one scheduler pass
+// with a Transaction to pay for one commit. Secrets are masked by the caller before storing.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "wf/result.hpp"
+#include "wf/status.hpp"
+
+namespace wf {
+
+using Json = nlohmann::json;
+using TimeMs = std::int64_t;  // milliseconds since the Unix epoch, 0 = not yet
+
+struct RunRecord {
+  std::string id;
+  std::string workflow;
+  std::string run_name;
+  std::string parent_run_id;  // empty: none
+  std::string file_path;
+  std::string spec_text;      // the YAML text the run was made from
+  std::string spec_hash;
+  Json params = Json::object();  // secrets already masked
+  Status status = Status::Wait;
+  std::string error_name;
+  std::string error_message;
+  int attempt = 1;            // rerun attempts, from 1
+  int exit_code = -1;         // -1 while running
+  TimeMs created_at = 0;
+  TimeMs started_at = 0;
+  TimeMs finished_at = 0;
+  int pid = 0;
+  std::int64_t pid_start = 0;  // process start time (clock ticks since boot, /proc/PID/stat)
+  std::string host;
+  std::string user;
+  std::string command_line;
+};
+
+struct JobInstanceRecord {
+  std::int64_t id = 0;        // assigned by insert
+  std::string run_id;
+  int run_attempt = 1;
+  std::string job;
+  int leg = 0;                // matrix leg index, 0 for a plain job
+  Json matrix = Json::object();
+  std::string display_name;   // "job" or "job (v1, v2)"
+  Status status = Status::Wait;
+  std::string skip_reason;
+  std::string error_name;
+  std::string error_message;
+  Json outputs = Json::object();
+  int job_attempt = 1;
+  TimeMs started_at = 0;
+  TimeMs finished_at = 0;
+};
+
+struct StageRecord {
+  std::int64_t id = 0;        // assigned by insert
+  std::int64_t job_instance_id = 0;
+  int index = 0;              // position in the job's stage list
+  std::string stage_key;      // id, or name
+  std::string name;
+  int attempt = 1;
+  Status status = Status::Wait;
+  int exit_code = -1;
+  std::string error_name;
+  std::string error_message;
+  Json outputs = Json::object();
+  TimeMs started_at = 0;
+  TimeMs finished_at = 0;
+  std::string external_id;    // e.g. a Slurm job id (later)
+};
+
+enum class LogStream { Stdout = 1, Stderr = 2, Wf = 3 };
+
+struct LogChunk {
+  std::int64_t stage_id = 0;
+  LogStream stream = LogStream::Stdout;
+  TimeMs at = 0;
+  std::string text;
+};
+
+struct RunFilter {
+  std::optional<std::string> workflow;
+  std::optional<Status> status;
+  std::optional<TimeMs> since;
+  int limit = 20;
+};
+
+class RunStore {
+ public:
+  // Opens (creating dir and file as needed) `<state_dir>/wf.db`, sets WAL,
+  // synchronous=NORMAL, busy_timeout, foreign keys, and migrates the schema forward.
+  // Errors mention the path and SQLite's message (the CLI maps them to exit 4).
+  static Result<std::unique_ptr<RunStore>> open(const std::string& state_dir);
+  ~RunStore();
+  RunStore(const RunStore&) = delete;
+  RunStore& operator=(const RunStore&) = delete;
+
+  const std::string& path() const;
+  static int schema_version();  // the version this binary writes
+
+  // Groups writes into one transaction (BEGIN IMMEDIATE ... COMMIT); nests as a no-op.
+  class Transaction {
+   public:
+    explicit Transaction(RunStore& s);
+    ~Transaction();  // rolls back if commit() was not called
+    Result<void> commit();
+   private:
+    RunStore* store_;
+    bool outer_;
+    bool done_ = false;
+  };
+
+  Result<void> insert_run(const RunRecord& r);
+  Result<void> update_run(const RunRecord& r);       // status, errors, times, exit code, attempt, pid
+  Result<std::int64_t> insert_job_instance(const JobInstanceRecord& j);
+  Result<void> update_job_instance(const JobInstanceRecord& j);
+  Result<std::int64_t> insert_stage(const StageRecord& s);
+  Result<void> update_stage(const StageRecord& s);
+  Result<void> append_log(const LogChunk& c);
+
+  // Exact id, or a unique prefix; unknown or ambiguous is an error naming the candidates.
+  Result<RunRecord> find_run(const std::string& id_or_prefix);
+  Result<std::vector<RunRecord>> list_runs(const RunFilter& f);  // newest first
+  // Instances of one run attempt (attempt 0: every attempt), in insertion order.
+  Result<std::vector<JobInstanceRecord>> job_instances(const std::string& run_id, int attempt = 0);
+  Result<std::vector<StageRecord>> stages(std::int64_t job_instance_id);  // in insertion order
+  Result<std::vector<LogChunk>> logs(std::int64_t stage_id);              // in insertion order
+
+ private:
+  RunStore();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace wf

@@ -1,0 +1,125 @@
+// The workflow model: plain value types for workflows, jobs, stages and params.
+// No YAML and no I/O here: yaml_loader builds these, the validator checks them and the
+// scheduler runs them. Strings that may hold `${{ }}` templates are kept as Text, with the
+// position of the YAML scalar they came from, so that later errors can point into the file.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "wf/result.hpp"
+
+namespace wf {
+
+using Json = nlohmann::json;
+
+// A string value from the file and where it stands.
+struct Text {
+  std::string value;
+  SourcePos pos;
+};
+
+// Ordered string map (YAML key order matters for env and outputs).
+using TextMap = std::vector<std::pair<std::string, Text>>;
+
+enum class ParamType { Str, Int, Float, Decimal, Bool, Date, Datetime, Choice, Array, Map };
+std::string to_string(ParamType t);
+std::optional<ParamType> parse_param_type(std::string_view s);
+
+struct ParamSpec {
+  std::string name;
+  ParamType type = ParamType::Str;
+  std::string desc;
+  std::optional<Json> default_value;  // may be a string holding templates
+  bool required = false;
+  std::vector<Json> options;  // choice
+  std::optional<int> precision;  // decimal
+  bool secret = false;
+  SourcePos pos;
+};
+
+enum class StageKind { Empty, Bash, Raise, Python, Call, Trigger, Parallel, Foreach, Until, Case };
+std::string to_string(StageKind k);
+
+struct Stage {
+  StageKind kind = StageKind::Empty;
+  std::optional<Text> name;
+  std::optional<Text> id;
+  std::string desc;
+  std::optional<Text> if_cond;  // YAML booleans arrive as "true"/"false"
+  TextMap env;
+  std::optional<Text> retry;
+  std::optional<Text> timeout;
+  bool continue_on_error = false;
+  std::optional<Text> working_directory;
+  // empty stage
+  std::optional<Text> echo;
+  std::optional<Text> sleep;
+  // bash stage
+  Text bash;
+  std::optional<Text> shell;
+  // raise stage
+  Text raise;
+  // The whole stage as JSON, for kinds whose keys are not modelled yet (run, uses, ...).
+  Json raw;
+  SourcePos pos;
+
+  // The key other stages use: id, else name.
+  std::string key() const { return id ? id->value : (name ? name->value : std::string()); }
+};
+
+enum class TriggerRule { AllSuccess, AllFailed, AllDone, OneSuccess, OneFailed, NoneFailed, NoneSkipped };
+std::string to_string(TriggerRule r);
+std::optional<TriggerRule> parse_trigger_rule(std::string_view s);
+
+struct Need {
+  std::string job;
+  SourcePos pos;
+};
+
+struct Job {
+  std::string name;
+  std::string desc;
+  std::vector<Need> needs;
+  std::optional<Text> if_cond;
+  TriggerRule trigger_rule = TriggerRule::AllSuccess;
+  TextMap env;
+  std::optional<Text> timeout;
+  std::optional<Text> retry;
+  bool continue_on_error = false;
+  std::optional<TextMap> outputs;  // absent: merged stage outputs
+  std::optional<Text> shell;  // defaults.shell of the job
+  std::optional<Text> working_directory;  // defaults.working-directory of the job
+  Json strategy;  // raw strategy map (matrix issue); null when absent
+  Json runs_on;   // raw runs-on; null means local
+  std::vector<Stage> stages;
+  SourcePos pos;
+};
+
+struct Workflow {
+  std::string name;
+  std::string file;         // path it was loaded from
+  std::string desc;
+  std::vector<std::string> tags;
+  std::vector<ParamSpec> params;
+  TextMap env;
+  std::optional<Text> shell;              // defaults.shell
+  std::optional<Text> working_directory;  // defaults.working-directory
+  std::optional<int> timeout;             // seconds
+  std::optional<int> max_job_parallel;
+  std::optional<Text> run_name;
+  Json on;           // raw schedules (schedule issue)
+  Json concurrency;  // raw
+  Json extras;       // raw
+  std::vector<Job> jobs;  // file order
+  SourcePos pos;
+
+  const Job* find_job(std::string_view job_name) const;
+  const ParamSpec* find_param(std::string_view param_name) const;
+};
+
+}  // namespace wf
