@@ -6,11 +6,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "wf/expr.hpp"
 #include "wf/result.hpp"
 #include "wf/workflow.hpp"
 
@@ -28,11 +28,12 @@ Result<Json> coerce_param(const ParamSpec& spec, const Json& value);
 // Resolves the whole params object for a run. `given` is an object of name -> value.
 // Order of checks: undeclared names (error lists the declared params with their types and a
 // did-you-mean), coercion of given values, defaults for the rest (a string default that
-// holds templates is rendered with `defaults_ctx`, then coerced; a choice without default
+// holds `${{` is rendered with `render_default`, then coerced; a choice without default
 // takes its first option), required params without a value. Declared params with no value
 // and no default are null. The first problem found is returned.
+using DefaultRenderer = std::function<Result<Json>(const ParamSpec&, const std::string& text)>;
 Result<Json> resolve_params(const std::vector<ParamSpec>& specs, const Json& given,
-                            const EvalContext& defaults_ctx);
+                            const DefaultRenderer& render_default);
 
 // Parses "-p name=value" into (name, value-string); error if there is no '='.
 Result<std::pair<std::string, std::string>> parse_param_assignment(std::string_view text);
