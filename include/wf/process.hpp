@@ -41,7 +41,8 @@ struct ProcessExit {
 };
 
 // Receives output as it arrives, one complete line at a time (without the newline; a
-// final unterminated line is delivered when the stream closes).
+// final unterminated line is delivered when the stream closes). It runs inside wait() and
+// may call spawn() and cancel(), but not wait().
 using LineCallback = std::function<void(ProcessId, StreamKind, std::string_view line)>;
 
 // Owns every running child and the loop that waits for them.
@@ -64,10 +65,13 @@ class ProcessSet {
   // Returns at once if nothing is running.
   std::vector<ProcessExit> wait(std::optional<SteadyTime> until = std::nullopt);
 
-  // SIGTERM to the process group, SIGKILL after the grace (at once if `immediate`).
+  // SIGTERM to the process group, SIGKILL after the grace (at once if `immediate`; a
+  // second call with `immediate` escalates). Sets ProcessExit::cancelled unless the
+  // deadline already fired (then timed_out stays the reason). No-op for unknown ids.
   void cancel(ProcessId id, bool immediate = false);
   void cancel_all(bool immediate = false);
 
+  // Children not yet returned by wait(), failed spawns included.
   std::size_t running() const;
 
  private:

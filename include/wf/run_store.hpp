@@ -80,6 +80,22 @@ struct StageRecord {
   std::string external_id;    // e.g. a Slurm job id (later)
 };
 
+// One rerun attempt of a run (attempt 1 is the first run); kept in sync by insert_run and
+// update_run, so `wf show` can list what each attempt did and which process ran it.
+struct RunAttemptRecord {
+  std::string run_id;
+  int attempt = 1;
+  Status status = Status::Wait;
+  int exit_code = -1;
+  std::string error_name;
+  std::string error_message;
+  TimeMs started_at = 0;
+  TimeMs finished_at = 0;
+  int pid = 0;
+  std::int64_t pid_start = 0;
+  std::string host;
+};
+
 enum class LogStream { Stdout = 1, Stderr = 2, Wf = 3 };
 
 struct LogChunk {
@@ -96,6 +112,7 @@ struct RunFilter {
   int limit = 20;
 };
 
+// One connection to the state file. Not thread-safe: each thread opens its own RunStore.
 class RunStore {
  public:
   // Opens (creating dir and file as needed) `<state_dir>/wf.db`, sets WAL,
@@ -122,16 +139,26 @@ class RunStore {
   };
 
   Result<void> insert_run(const RunRecord& r);
-  Result<void> update_run(const RunRecord& r);       // status, errors, times, exit code, attempt, pid
+  // Writes status, errors, times, exit code, attempt, pid, pid_start, host, user and
+  // command line, and the run_attempts row of r.attempt (created if new).
+  Result<void> update_run(const RunRecord& r);
+  // Replaces the snapshot a rerun works from: file_path, spec_text, spec_hash, params
+  // (`wf rerun -p`, `--use-current-spec`).
+  Result<void> update_run_snapshot(const RunRecord& r);
+  // Deletes a run with its attempts, job instances, stages and logs; false if no such run.
+  Result<bool> delete_run(const std::string& id);
   Result<std::int64_t> insert_job_instance(const JobInstanceRecord& j);
+  // Writes every field but the identity (id, run_id, run_attempt); no such id is an error.
   Result<void> update_job_instance(const JobInstanceRecord& j);
   Result<std::int64_t> insert_stage(const StageRecord& s);
+  // Writes every field but id and job_instance_id; no such id is an error.
   Result<void> update_stage(const StageRecord& s);
   Result<void> append_log(const LogChunk& c);
 
   // Exact id, or a unique prefix; unknown or ambiguous is an error naming the candidates.
   Result<RunRecord> find_run(const std::string& id_or_prefix);
   Result<std::vector<RunRecord>> list_runs(const RunFilter& f);  // newest first
+  Result<std::vector<RunAttemptRecord>> run_attempts(const std::string& run_id);  // by attempt
   // Instances of one run attempt (attempt 0: every attempt), in insertion order.
   Result<std::vector<JobInstanceRecord>> job_instances(const std::string& run_id, int attempt = 0);
   Result<std::vector<StageRecord>> stages(std::int64_t job_instance_id);  // in insertion order

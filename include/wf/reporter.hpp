@@ -1,0 +1,67 @@
+// Everything `wf run` shows while it works goes through a Reporter: the only writer to
+// stdout during a run. Plain lines (cron, CI, pipes), a coloured terminal view, quiet
+// (failures only, at the end) and JSON (the final result only) are implementations.
+#pragma once
+
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "wf/status.hpp"
+
+namespace wf {
+
+struct StageEvent {
+  std::string job;    // display name of the job instance
+  std::string stage;  // stage name
+  Status status = Status::Wait;
+  double seconds = 0;
+  std::string error;  // "Name: message" when failed
+};
+
+struct JobEvent {
+  std::string job;
+  Status status = Status::Wait;
+  double seconds = 0;
+  std::string reason;  // skip reason or error
+};
+
+struct FailedStage {
+  std::string job;
+  std::string stage;
+  std::string error;
+  std::vector<std::string> last_lines;  // tail of its output
+};
+
+struct RunSummary {
+  std::string run_id;
+  std::string workflow;
+  Status status = Status::Wait;
+  int exit_code = 0;
+  double seconds = 0;
+  std::vector<JobEvent> jobs;
+  std::vector<FailedStage> failed;
+  std::string error;
+  std::string result_json;  // the whole run result (FORMAT §8), printed by --json
+};
+
+class Reporter {
+ public:
+  virtual ~Reporter() = default;
+  virtual void run_started(std::string_view run_id, std::string_view workflow, std::string_view run_name) = 0;
+  virtual void stage_started(std::string_view job, std::string_view stage) = 0;
+  virtual void stage_output(std::string_view job, std::string_view stage, bool is_stderr, std::string_view line) = 0;
+  virtual void stage_finished(const StageEvent& e) = 0;
+  virtual void job_finished(const JobEvent& e) = 0;
+  virtual void run_finished(const RunSummary& s) = 0;
+};
+
+enum class ReportMode { Plain, Terminal, Quiet, Json };
+
+// `out` is stdout in the program and a temp file in tests.
+std::unique_ptr<Reporter> make_reporter(ReportMode mode, std::FILE* out, bool color);
+
+}  // namespace wf

@@ -1,0 +1,121 @@
+#include "common.hpp"
+
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "wf/params.hpp"
+
+namespace wf::cli {
+
+bool Globals::color_stdout() const {
+  if (color == "always") return true;
+  if (color == "never" || env.count("NO_COLOR")) return false;
+  return ::isatty(STDOUT_FILENO) && env_or("TERM") != "dumb";
+}
+
+bool Globals::color_stderr() const {
+  if (color == "always") return true;
+  if (color == "never" || env.count("NO_COLOR")) return false;
+  return ::isatty(STDERR_FILENO) && env_or("TERM") != "dumb";
+}
+
+std::string Globals::env_or(const std::string& name, const std::string& fallback) const {
+  auto it = env.find(name);
+  return it == env.end() ? fallback : it->second;
+}
+
+int fail(int code, const std::string& message) {
+  std::fprintf(stderr, "wf: error: %s\n", message.c_str());
+  return code;
+}
+
+void print_diagnostics(const DiagnosticList& diags, const Globals& g, Severity min) {
+  for (const auto& d : diags.sorted()) {
+    if (static_cast<int>(d.severity) > static_cast<int>(min)) continue;
+    std::fputs(diags.format(d, g.color_stderr()).c_str(), stderr);
+  }
+}
+
+std::string state_dir(const Globals& g) {
+  if (!g.state_dir.empty()) return g.state_dir;
+  std::string d = g.env_or("WF_STATE_DIR");
+  if (!d.empty()) return d;
+  std::string xdg = g.env_or("XDG_STATE_HOME");
+  if (!xdg.empty()) return xdg + "/wf";
+  std::string home = g.env_or("HOME");
+  if (home.empty()) home = ".";
+  return home + "/.local/state/wf";
+}
+
+Result<std::unique_ptr<RunStore>> open_store(const Globals& g) { return RunStore::open(state_dir(g)); }
+
+namespace {
+bool looks_like_file(const std::string& target) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::is_regular_file(target, ec)) return true;
+  auto ext = fs::path(target).extension().string();
+  return ext == ".yml" || ext == ".yaml" || target.find('/') != std::string::npos;
+}
+}  // namespace
+
+Result<Chosen> choose_workflow(const Globals& g, const std::string& target, const std::string& name,
+                               DiagnosticList& diags) {
+  Chosen c;
+  if (looks_like_file(target)) {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(target, ec)) return Error("no such workflow file: " + target);
+    c.catalog.add_file(load_workflow_file(target, diags), diags);
+    const WorkflowFile& f = c.catalog.files().back();
+    if (diags.has_errors() && f.workflows.empty()) return c;
+    std::vector<std::string> names;
+    for (const auto& w : f.workflows) names.push_back(w.name);
+    if (!name.empty()) {
+      for (const auto& w : f.workflows)
+        if (w.name == name) c.workflow = &w;
+      if (!c.workflow) {
+        std::string msg = "no workflow '" + name + "' in " + target;
+        std::string hint = closest_match(name, names);
+        if (!hint.empty()) msg += "; did you mean '" + hint + "'?";
+        std::string list;
+        for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+        return Error(msg + " (it has: " + (list.empty() ? "none" : list) + ")");
+      }
+    } else if (f.workflows.size() == 1) {
+      c.workflow = &f.workflows[0];
+    } else if (f.workflows.empty()) {
+      if (!diags.has_errors()) return Error(target + " holds no workflow (no entry with 'type: Workflow')");
+      return c;
+    } else {
+      std::string list;
+      for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+      return Error(target + " holds several workflows; name one: " + list);
+    }
+    c.file = &f;
+    return c;
+  }
+  auto dirs = config_dirs(g.conf, g.env);
+  c.catalog = Catalog::load(dirs, diags);
+  const Workflow* w = c.catalog.find(target);
+  if (!w) {
+    auto names = c.catalog.names();
+    std::string msg = "no workflow named '" + target + "' in the config path (";
+    for (std::size_t i = 0; i < dirs.size(); ++i) msg += (i ? ":" : "") + dirs[i];
+    msg += ")";
+    std::string hint = closest_match(target, names);
+    if (!hint.empty()) msg += "; did you mean '" + hint + "'?";
+    if (!names.empty()) {
+      msg += "\navailable workflows:";
+      if (!hint.empty()) msg += " " + hint;
+      for (const auto& n : names)
+        if (n != hint) msg += " " + n;
+    }
+    return Error(msg);
+  }
+  c.workflow = w;
+  c.file = c.catalog.file_of(*w);
+  return c;
+}
+
+}  // namespace wf::cli

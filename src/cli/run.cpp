@@ -1,0 +1,267 @@
+#include <unistd.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "commands.hpp"
+#include "wf/dag.hpp"
+#include "wf/datetime.hpp"
+#include "wf/expr.hpp"
+#include "wf/params.hpp"
+#include "wf/reporter.hpp"
+#include "wf/scheduler.hpp"
+#include "wf/signals.hpp"
+#include "wf/validate.hpp"
+
+namespace wf::cli {
+
+namespace {
+
+struct RunArgs {
+  std::string target;
+  std::string name;
+  std::vector<std::string> params;
+  std::string params_file;
+  int jobs = 0;
+  std::optional<int> timeout;
+  bool fail_fast = false;
+  std::vector<std::string> only;
+  std::vector<std::string> exclude;
+  bool dry_run = false;
+  bool json = false;
+  int max_legs = 256;
+  double kill_grace = 10;
+};
+
+std::string declared_params(const Workflow& w) {
+  if (w.params.empty()) return "the workflow declares no params";
+  std::string s = "declared params:";
+  for (const auto& p : w.params) s += " " + p.name + " (" + to_string(p.type) + (p.required ? ", required" : "") + ")";
+  return s;
+}
+
+std::optional<int> env_int(const Globals& g, std::initializer_list<const char*> names) {
+  for (const char* n : names) {
+    std::string v = g.env_or(n);
+    if (v.empty()) continue;
+    try {
+      std::size_t used = 0;
+      int i = std::stoi(v, &used);
+      if (used == v.size() && i > 0) return i;
+    } catch (...) {
+    }
+  }
+  return std::nullopt;
+}
+
+// Reads -p and --params-file into one object (the file first, -p wins).
+Result<Json> given_params(const RunArgs& a) {
+  Json given = Json::object();
+  if (!a.params_file.empty()) {
+    std::ifstream in(a.params_file, std::ios::binary);
+    if (!in) return Error("cannot read params file " + a.params_file + ": " + std::strerror(errno));
+    std::stringstream ss;
+    ss << in.rdbuf();
+    auto m = parse_yaml_map(ss.str(), a.params_file);
+    if (!m.ok()) return m.error();
+    given = *m;
+  }
+  for (const auto& p : a.params) {
+    auto kv = parse_param_assignment(p);
+    if (!kv.ok()) return kv.error();
+    given[kv->first] = kv->second;
+  }
+  return given;
+}
+
+// The plan --dry-run prints: resolved params, then jobs in the order they can start.
+void print_plan(const Workflow& w, const Json& masked, const RunArgs& a) {
+  std::printf("workflow %s (%s)\n", w.name.c_str(), w.file.c_str());
+  std::printf("params:\n");
+  if (masked.empty()) std::printf("  (none)\n");
+  for (auto it = masked.begin(); it != masked.end(); ++it) std::printf("  %s = %s\n", it.key().c_str(), it.value().dump().c_str());
+  JobGraph g = build_job_graph(w);
+  std::vector<int> level(w.jobs.size(), -1);
+  bool changed = true;
+  while (changed) {
+    changed = false;
+    for (std::size_t i = 0; i < w.jobs.size(); ++i) {
+      int l = 0;
+      bool ready = true;
+      for (int n : g.needs[i]) {
+        if (level[n] < 0) ready = false;
+        else l = std::max(l, level[n] + 1);
+      }
+      if (ready && level[i] != l) {
+        level[i] = l;
+        changed = true;
+      }
+    }
+  }
+  std::vector<bool> keep(w.jobs.size(), true);
+  if (!a.only.empty()) {
+    std::vector<int> roots;
+    for (const auto& j : a.only)
+      for (std::size_t i = 0; i < w.jobs.size(); ++i)
+        if (w.jobs[i].name == j) roots.push_back(static_cast<int>(i));
+    keep = with_upstream(g, roots);
+  }
+  std::set<std::string> excluded(a.exclude.begin(), a.exclude.end());
+  std::printf("jobs (in the order they can start):\n");
+  int max_level = 0;
+  for (int l : level) max_level = std::max(max_level, l);
+  for (int l = 0; l <= max_level; ++l) {
+    for (std::size_t i = 0; i < w.jobs.size(); ++i) {
+      if (level[i] != l) continue;
+      const Job& j = w.jobs[i];
+      std::string needs;
+      for (const auto& n : j.needs) needs += (needs.empty() ? "" : ", ") + n.job;
+      std::string note = !keep[i] ? "  [not selected]" : excluded.count(j.name) ? "  [excluded]" : "";
+      std::printf("  %d. %s%s%s%s\n", l + 1, j.name.c_str(), needs.empty() ? "" : "  (needs ",
+                  needs.c_str(), needs.empty() ? note.c_str() : (")" + note).c_str());
+      for (const auto& s : j.stages)
+        std::printf("       - %s [%s]\n", s.name ? s.name->value.c_str() : s.key().c_str(), to_string(s.kind).c_str());
+    }
+  }
+  std::printf("nothing was run (--dry-run)\n");
+}
+
+int run_command(Globals& g, const RunArgs& a) {
+  DiagnosticList diags;
+  auto chosen = choose_workflow(g, a.target, a.name, diags);
+  if (!chosen.ok()) {
+    print_diagnostics(diags, g, Severity::Error);
+    return fail(kUsage, chosen.error().message);
+  }
+  if (!chosen->workflow) {
+    print_diagnostics(diags, g, Severity::Error);
+    return kUsage;
+  }
+  const Workflow& w = *chosen->workflow;
+  validate_workflow(w, diags);
+  // Problems in other workflows of the config path do not stop this one.
+  DiagnosticList own;
+  for (const auto& d : diags.items())
+    if (d.pos.file == w.file || d.pos.file.empty()) {
+      if (d.severity == Severity::Error) own.error(d.pos, d.message);
+      else if (d.severity == Severity::Warning) own.warning(d.pos, d.message);
+    }
+  if (const std::string* src = diags.source(w.file)) own.add_source(w.file, *src);
+  if (own.has_errors()) {
+    print_diagnostics(own, g, Severity::Error);
+    return fail(kUsage, "workflow '" + w.name + "' is not valid (" + std::to_string(own.error_count()) +
+                            " error" + (own.error_count() == 1 ? "" : "s") + "); nothing was run");
+  }
+  if (g.verbose > 0) print_diagnostics(own, g, Severity::Warning);
+
+  for (const auto* list : {&a.only, &a.exclude})
+    for (const auto& j : *list)
+      if (!w.find_job(j)) {
+        std::vector<std::string> names;
+        for (const auto& job : w.jobs) names.push_back(job.name);
+        std::string msg = "no job '" + j + "' in workflow '" + w.name + "'";
+        std::string hint = closest_match(j, names);
+        if (!hint.empty()) msg += "; did you mean '" + hint + "'?";
+        return fail(kUsage, msg);
+      }
+
+  auto given = given_params(a);
+  if (!given.ok()) return fail(kUsage, given.error().message);
+  auto now = std::chrono::time_point_cast<std::chrono::seconds>(
+      std::chrono::floor<std::chrono::minutes>(std::chrono::system_clock::now()));
+  std::string logical = format_iso_datetime(now);
+  Json default_vars = {{"release", {{"logical_date", logical}, {"execute_date", logical}, {"type", "manual"}}},
+                       {"run", {{"workflow", w.name}}},
+                       {"env", g.env}};
+  auto renderer = [&](const ParamSpec&, const std::string& text) -> Result<Json> {
+    auto t = Template::parse(text);
+    if (!t.ok()) return t.error();
+    EvalContext ctx{&default_vars, false, false};
+    return t->render(ctx);
+  };
+  auto params = resolve_params(w.params, *given, renderer);
+  if (!params.ok()) {
+    std::string msg = params.error().message;
+    if (msg.find("declared params") == std::string::npos && msg.find("declares no params") == std::string::npos)
+      msg += "\n" + declared_params(w);
+    return fail(kUsage, msg);
+  }
+  std::vector<std::string> secrets = secret_values(w.params, *params);
+  Json masked = mask_params(w.params, *params);
+
+  if (a.dry_run) {
+    print_plan(w, masked, a);
+    return kOk;
+  }
+
+  auto store = open_store(g);
+  if (!store.ok()) return fail(kState, store.error().message);
+
+  RunOptions opts;
+  opts.max_parallel = a.jobs > 0 ? a.jobs
+                      : w.max_job_parallel ? *w.max_job_parallel
+                      : env_int(g, {"WF_MAX_JOB_PARALLEL", "WORKFLOW_CORE_MAX_JOB_PARALLEL"})
+                          .value_or(std::max(1u, std::thread::hardware_concurrency()));
+  opts.timeout_seconds = a.timeout ? *a.timeout
+                         : w.timeout ? *w.timeout
+                         : env_int(g, {"WF_TIMEOUT", "WORKFLOW_CORE_TIMEOUT"}).value_or(3600);
+  opts.fail_fast = a.fail_fast;
+  opts.only_jobs = a.only;
+  opts.exclude_jobs = a.exclude;
+  opts.kill_grace = std::chrono::milliseconds(static_cast<long long>(a.kill_grace * 1000));
+  char cwd[4096];
+  opts.cwd = ::getcwd(cwd, sizeof cwd) ? cwd : "";
+  opts.base_env = g.environ_list;
+  opts.command_line = g.command_line;
+
+  ReportMode mode = a.json ? ReportMode::Json : g.quiet ? ReportMode::Quiet
+                    : ::isatty(STDOUT_FILENO)       ? ReportMode::Terminal
+                                                    : ReportMode::Plain;
+  auto reporter = make_reporter(mode, stdout, mode == ReportMode::Terminal && g.color_stdout());
+  const std::string* text = diags.source(w.file);
+  install_signal_handlers();
+  auto outcome = run_workflow(w, text ? *text : "", *params, secrets, masked, opts, **store, *reporter);
+  if (!outcome.ok()) {
+    if (outcome.error().name == "TemplateError") return fail(kUsage, outcome.error().message);
+    return fail(kState, outcome.error().message);
+  }
+  return outcome->exit_code;
+}
+
+}  // namespace
+
+Command add_run(CLI::App& app, Globals& g) {
+  auto a = std::make_shared<RunArgs>();
+  Command c;
+  c.app = app.add_subcommand("run", "Run a workflow now");
+  c.app->add_option("target", a->target, "Workflow file (.yml/.yaml) or workflow name in the config path")
+      ->required()
+      ->type_name("FILE|NAME");
+  c.app->add_option("workflow", a->name, "Which workflow of FILE to run, when it holds several")->type_name("WORKFLOW");
+  c.app->add_option("-p,--param", a->params, "Set a param (repeatable)")->type_name("NAME=VALUE");
+  c.app->add_option("--params-file", a->params_file, "Read params from a JSON or YAML map")->type_name("FILE");
+  c.app->add_option("-j,--jobs", a->jobs, "Job instances to run at once (default: the workflow's max-job-parallel, else CPUs)")
+      ->check(CLI::PositiveNumber)
+      ->type_name("N");
+  c.app->add_option("--timeout", a->timeout, "Timeout of the whole run in seconds (default: the workflow's, else 3600)")
+      ->check(CLI::PositiveNumber)
+      ->type_name("S");
+  c.app->add_flag("--fail-fast", a->fail_fast, "Cancel everything after the first failed job");
+  c.app->add_option("--job", a->only, "Run only this job and what it needs (repeatable)")->type_name("JOB");
+  c.app->add_option("--exclude", a->exclude, "Leave this job out; jobs that need it are skipped (repeatable)")
+      ->type_name("JOB");
+  c.app->add_flag("--dry-run", a->dry_run, "Print the plan (jobs, order, resolved params) and run nothing");
+  c.app->add_flag("--json", a->json, "Print the run result as JSON on stdout, and nothing else");
+  c.app->add_option("--max-legs", a->max_legs, "Most matrix legs allowed in one job (default 256)")
+      ->check(CLI::PositiveNumber)
+      ->type_name("N");
+  c.app->add_option("--kill-grace", a->kill_grace, "Seconds between SIGTERM and SIGKILL when stopping a stage (default 10)")
+      ->check(CLI::NonNegativeNumber)
+      ->type_name("S");
+  c.run = [a, &g] { return run_command(g, *a); };
+  return c;
+}
+
+}  // namespace wf::cli

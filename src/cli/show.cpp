@@ -1,0 +1,95 @@
+#include <nlohmann/json.hpp>
+
+#include "commands.hpp"
+
+namespace wf::cli {
+
+std::string local_time_text(TimeMs ms);
+std::string span_text(TimeMs start, TimeMs end);
+Json run_to_json(const RunRecord& r);
+
+namespace {
+
+struct ShowArgs {
+  std::string run_id;
+  bool json = false;
+};
+
+int show_command(Globals& g, const ShowArgs& a) {
+  auto store = open_store(g);
+  if (!store.ok()) return fail(kState, store.error().message);
+  auto run = (*store)->find_run(a.run_id);
+  if (!run.ok()) return fail(kUsage, run.error().message);
+  auto instances = (*store)->job_instances(run->id, 0);
+  if (!instances.ok()) return fail(kState, instances.error().message);
+  Json out = run_to_json(*run);
+  Json jobs = Json::array();
+  for (const auto& ji : *instances) {
+    auto stages = (*store)->stages(ji.id);
+    if (!stages.ok()) return fail(kState, stages.error().message);
+    Json js = Json::array();
+    for (const auto& s : *stages) {
+      Json sj = {{"index", s.index},         {"id", s.stage_key},          {"name", s.name},
+                 {"attempt", s.attempt},     {"status", to_string(s.status)}, {"exit_code", s.exit_code},
+                 {"started_at", s.started_at}, {"finished_at", s.finished_at}, {"outputs", s.outputs}};
+      if (!s.error_name.empty()) sj["errors"] = {{"name", s.error_name}, {"message", s.error_message}};
+      js.push_back(sj);
+    }
+    Json jj = {{"job", ji.job},           {"name", ji.display_name},     {"run_attempt", ji.run_attempt},
+               {"leg", ji.leg},           {"matrix", ji.matrix},         {"status", to_string(ji.status)},
+               {"started_at", ji.started_at}, {"finished_at", ji.finished_at}, {"outputs", ji.outputs},
+               {"stages", js}};
+    if (!ji.skip_reason.empty()) jj["reason"] = ji.skip_reason;
+    if (!ji.error_name.empty()) jj["errors"] = {{"name", ji.error_name}, {"message", ji.error_message}};
+    jobs.push_back(jj);
+  }
+  out["jobs"] = jobs;
+  if (a.json) {
+    std::printf("%s\n", out.dump(2).c_str());
+    return kOk;
+  }
+  std::printf("run       %s (attempt %d)\n", run->id.c_str(), run->attempt);
+  std::printf("workflow  %s  (%s)\n", run->workflow.c_str(), run->file_path.c_str());
+  if (!run->run_name.empty()) std::printf("name      %s\n", run->run_name.c_str());
+  std::printf("status    %s", to_string(run->status).c_str());
+  if (run->exit_code >= 0) std::printf(" (exit %d)", run->exit_code);
+  std::printf("\nstarted   %s, took %s\n", local_time_text(run->started_at).c_str(),
+              span_text(run->started_at, run->finished_at).c_str());
+  if (!run->params.empty()) std::printf("params    %s\n", run->params.dump().c_str());
+  if (!run->error_name.empty()) std::printf("error     %s: %s\n", run->error_name.c_str(), run->error_message.c_str());
+  for (const auto& jj : jobs) {
+    std::printf("\n%s  %s  %s", jj["name"].get<std::string>().c_str(), jj["status"].get<std::string>().c_str(),
+                span_text(jj["started_at"].get<TimeMs>(), jj["finished_at"].get<TimeMs>()).c_str());
+    if (jj.contains("reason")) std::printf("  (%s)", jj["reason"].get<std::string>().c_str());
+    std::printf("\n");
+    if (jj.contains("errors"))
+      std::printf("  error: %s: %s\n", jj["errors"]["name"].get<std::string>().c_str(),
+                  jj["errors"]["message"].get<std::string>().c_str());
+    if (!jj["outputs"].empty()) std::printf("  outputs: %s\n", jj["outputs"].dump().c_str());
+    for (const auto& s : jj["stages"]) {
+      std::printf("  - %-30s %-7s %8s", s["name"].get<std::string>().c_str(), s["status"].get<std::string>().c_str(),
+                  span_text(s["started_at"].get<TimeMs>(), s["finished_at"].get<TimeMs>()).c_str());
+      if (s["attempt"].get<int>() > 1) std::printf("  attempt %d", s["attempt"].get<int>());
+      if (s["exit_code"].get<int>() >= 0) std::printf("  exit %d", s["exit_code"].get<int>());
+      std::printf("\n");
+      if (s.contains("errors"))
+        std::printf("      %s: %s\n", s["errors"]["name"].get<std::string>().c_str(),
+                    s["errors"]["message"].get<std::string>().c_str());
+    }
+  }
+  return kOk;
+}
+
+}  // namespace
+
+Command add_show(CLI::App& app, Globals& g) {
+  auto a = std::make_shared<ShowArgs>();
+  Command c;
+  c.app = app.add_subcommand("show", "Show one run: jobs, stages, statuses, durations, errors, outputs");
+  c.app->add_option("run_id", a->run_id, "Run id or a unique prefix of it")->required()->type_name("RUN_ID");
+  c.app->add_flag("--json", a->json, "Print JSON");
+  c.run = [a, &g] { return show_command(g, *a); };
+  return c;
+}
+
+}  // namespace wf::cli

@@ -1,0 +1,958 @@
+// RunStore over SQLite: opening and migrating the state file, the cached write statements
+// and the queries. The only file that includes sqlite3.h; every handle is owned by RAII.
+#include "wf/run_store.hpp"
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <iterator>
+#include <string_view>
+#include <system_error>
+#include <thread>
+
+namespace wf {
+
+namespace {
+
+// Marks a SQLite file as a wf state file ("WF01"), so we never migrate someone else's.
+constexpr int kApplicationId = 0x57463031;
+
+// How long a write waits for another wf's transaction before "database is locked".
+constexpr std::chrono::milliseconds kBusyTimeout{10000};
+
+struct Migration {
+  int version;
+  const char* sql;
+};
+
+// Each step moves the schema from version-1 to version inside one transaction. Append new
+// steps (ALTER TABLE, new tables such as audit); never edit a step that has shipped.
+constexpr Migration kMigrations[] = {
+    {1, R"sql(
+CREATE TABLE runs (
+  id            TEXT PRIMARY KEY NOT NULL,
+  workflow      TEXT NOT NULL,
+  run_name      TEXT NOT NULL DEFAULT '',
+  parent_run_id TEXT NOT NULL DEFAULT '',
+  file_path     TEXT NOT NULL DEFAULT '',
+  spec_text     TEXT NOT NULL DEFAULT '',
+  spec_hash     TEXT NOT NULL DEFAULT '',
+  params        TEXT NOT NULL DEFAULT '{}',
+  status        TEXT NOT NULL,
+  error_name    TEXT NOT NULL DEFAULT '',
+  error_message TEXT NOT NULL DEFAULT '',
+  attempt       INTEGER NOT NULL DEFAULT 1,
+  exit_code     INTEGER NOT NULL DEFAULT -1,
+  created_at    INTEGER NOT NULL,
+  started_at    INTEGER NOT NULL DEFAULT 0,
+  finished_at   INTEGER NOT NULL DEFAULT 0,
+  pid           INTEGER NOT NULL DEFAULT 0,
+  pid_start     INTEGER NOT NULL DEFAULT 0,
+  host          TEXT NOT NULL DEFAULT '',
+  user          TEXT NOT NULL DEFAULT '',
+  command_line  TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX runs_by_created ON runs (created_at, id);
+CREATE INDEX runs_by_workflow ON runs (workflow, created_at, id);
+CREATE INDEX runs_by_status ON runs (status, created_at);
+
+CREATE TABLE run_attempts (
+  run_id        TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+  attempt       INTEGER NOT NULL,
+  status        TEXT NOT NULL,
+  exit_code     INTEGER NOT NULL DEFAULT -1,
+  error_name    TEXT NOT NULL DEFAULT '',
+  error_message TEXT NOT NULL DEFAULT '',
+  started_at    INTEGER NOT NULL DEFAULT 0,
+  finished_at   INTEGER NOT NULL DEFAULT 0,
+  pid           INTEGER NOT NULL DEFAULT 0,
+  pid_start     INTEGER NOT NULL DEFAULT 0,
+  host          TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (run_id, attempt)
+) WITHOUT ROWID;
+
+CREATE TABLE job_instances (
+  id            INTEGER PRIMARY KEY,
+  run_id        TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+  run_attempt   INTEGER NOT NULL,
+  job           TEXT NOT NULL,
+  leg           INTEGER NOT NULL DEFAULT 0,
+  matrix        TEXT NOT NULL DEFAULT '{}',
+  display_name  TEXT NOT NULL DEFAULT '',
+  status        TEXT NOT NULL,
+  skip_reason   TEXT NOT NULL DEFAULT '',
+  error_name    TEXT NOT NULL DEFAULT '',
+  error_message TEXT NOT NULL DEFAULT '',
+  outputs       TEXT NOT NULL DEFAULT '{}',
+  job_attempt   INTEGER NOT NULL DEFAULT 1,
+  started_at    INTEGER NOT NULL DEFAULT 0,
+  finished_at   INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX job_instances_by_run ON job_instances (run_id, run_attempt);
+
+CREATE TABLE stages (
+  id              INTEGER PRIMARY KEY,
+  job_instance_id INTEGER NOT NULL REFERENCES job_instances (id) ON DELETE CASCADE,
+  stage_index     INTEGER NOT NULL,
+  stage_key       TEXT NOT NULL DEFAULT '',
+  name            TEXT NOT NULL DEFAULT '',
+  attempt         INTEGER NOT NULL DEFAULT 1,
+  status          TEXT NOT NULL,
+  exit_code       INTEGER NOT NULL DEFAULT -1,
+  error_name      TEXT NOT NULL DEFAULT '',
+  error_message   TEXT NOT NULL DEFAULT '',
+  outputs         TEXT NOT NULL DEFAULT '{}',
+  started_at      INTEGER NOT NULL DEFAULT 0,
+  finished_at     INTEGER NOT NULL DEFAULT 0,
+  external_id     TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX stages_by_job_instance ON stages (job_instance_id);
+
+CREATE TABLE logs (
+  seq      INTEGER PRIMARY KEY,
+  stage_id INTEGER NOT NULL REFERENCES stages (id) ON DELETE CASCADE,
+  stream   INTEGER NOT NULL CHECK (stream IN (1, 2, 3)),
+  at       INTEGER NOT NULL,
+  text     TEXT NOT NULL
+);
+CREATE INDEX logs_by_stage ON logs (stage_id, seq);
+
+PRAGMA application_id = 1464217649;
+)sql"},
+};
+static_assert(kApplicationId == 1464217649, "migration 1 writes the application id literally");
+
+constexpr int kSchemaVersion = std::end(kMigrations)[-1].version;
+
+struct CloseDb {
+  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+};
+struct FinalizeStmt {
+  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
+};
+using DbHandle = std::unique_ptr<sqlite3, CloseDb>;
+using StmtHandle = std::unique_ptr<sqlite3_stmt, FinalizeStmt>;
+
+std::string dump_json(const Json& j) {
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+// One execution of a prepared statement: binds by parameter name, steps, and resets on scope
+// exit, so a cached statement never holds a read snapshot or stale bindings.
+class Query {
+ public:
+  explicit Query(sqlite3_stmt* s) : s_(s) {}
+  ~Query() {
+    sqlite3_reset(s_);
+    sqlite3_clear_bindings(s_);
+  }
+  Query(const Query&) = delete;
+  Query& operator=(const Query&) = delete;
+
+  Query& text(const char* name, std::string_view v) {
+    // A null data pointer would bind NULL; the columns are NOT NULL strings.
+    const char* data = v.data() != nullptr ? v.data() : "";
+    note(sqlite3_bind_text64(s_, index(name), data, v.size(), SQLITE_TRANSIENT, SQLITE_UTF8));
+    return *this;
+  }
+  Query& integer(const char* name, std::int64_t v) {
+    note(sqlite3_bind_int64(s_, index(name), v));
+    return *this;
+  }
+  Query& status(const char* name, Status v) { return text(name, to_string(v)); }
+  Query& json(const char* name, const Json& v) { return text(name, dump_json(v)); }
+
+  // SQLITE_ROW, SQLITE_DONE or an error code (a failed bind is reported here).
+  int step() { return rc_ != SQLITE_OK ? rc_ : sqlite3_step(s_); }
+  sqlite3_stmt* get() const { return s_; }
+
+ private:
+  int index(const char* name) {
+    int i = sqlite3_bind_parameter_index(s_, name);
+    if (i == 0) note(SQLITE_RANGE);
+    return i;
+  }
+  void note(int rc) {
+    if (rc_ == SQLITE_OK) rc_ = rc;
+  }
+
+  sqlite3_stmt* s_;
+  int rc_ = SQLITE_OK;
+};
+
+// Reads the columns of the current row left to right, noting values that do not parse.
+class Row {
+ public:
+  explicit Row(sqlite3_stmt* s) : s_(s) {}
+
+  std::string text() {
+    const unsigned char* p = sqlite3_column_text(s_, col_);
+    int n = sqlite3_column_bytes(s_, col_++);
+    return p != nullptr ? std::string(reinterpret_cast<const char*>(p), n) : std::string();
+  }
+  std::int64_t int64() { return sqlite3_column_int64(s_, col_++); }
+  int int32() { return static_cast<int>(int64()); }
+  Status status() {
+    std::string t = text();
+    std::optional<Status> s = parse_status(t);
+    if (!s) bad("status '" + t + "'");
+    return s.value_or(Status::Wait);
+  }
+  Json json() {
+    Json j = Json::parse(text(), nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded()) {
+      bad("JSON");
+      return Json::object();
+    }
+    return j;
+  }
+  LogStream stream() {
+    std::int64_t v = int64();
+    if (v < 1 || v > 3) bad("log stream " + std::to_string(v));
+    return v == 2 ? LogStream::Stderr : v == 3 ? LogStream::Wf : LogStream::Stdout;
+  }
+  const std::string& problem() const { return problem_; }
+
+ private:
+  void bad(const std::string& what) {
+    if (problem_.empty()) problem_ = "unreadable " + what;
+  }
+
+  sqlite3_stmt* s_;
+  int col_ = 0;
+  std::string problem_;
+};
+
+constexpr const char* kRunColumns =
+    "id, workflow, run_name, parent_run_id, file_path, spec_text, spec_hash, params, status, "
+    "error_name, error_message, attempt, exit_code, created_at, started_at, finished_at, pid, "
+    "pid_start, host, user, command_line";
+
+RunRecord read_run(Row& row) {
+  RunRecord r;
+  r.id = row.text();
+  r.workflow = row.text();
+  r.run_name = row.text();
+  r.parent_run_id = row.text();
+  r.file_path = row.text();
+  r.spec_text = row.text();
+  r.spec_hash = row.text();
+  r.params = row.json();
+  r.status = row.status();
+  r.error_name = row.text();
+  r.error_message = row.text();
+  r.attempt = row.int32();
+  r.exit_code = row.int32();
+  r.created_at = row.int64();
+  r.started_at = row.int64();
+  r.finished_at = row.int64();
+  r.pid = row.int32();
+  r.pid_start = row.int64();
+  r.host = row.text();
+  r.user = row.text();
+  r.command_line = row.text();
+  return r;
+}
+
+constexpr const char* kAttemptColumns =
+    "run_id, attempt, status, exit_code, error_name, error_message, started_at, finished_at, "
+    "pid, pid_start, host";
+
+RunAttemptRecord read_attempt(Row& row) {
+  RunAttemptRecord a;
+  a.run_id = row.text();
+  a.attempt = row.int32();
+  a.status = row.status();
+  a.exit_code = row.int32();
+  a.error_name = row.text();
+  a.error_message = row.text();
+  a.started_at = row.int64();
+  a.finished_at = row.int64();
+  a.pid = row.int32();
+  a.pid_start = row.int64();
+  a.host = row.text();
+  return a;
+}
+
+constexpr const char* kJobColumns =
+    "id, run_id, run_attempt, job, leg, matrix, display_name, status, skip_reason, error_name, "
+    "error_message, outputs, job_attempt, started_at, finished_at";
+
+JobInstanceRecord read_job(Row& row) {
+  JobInstanceRecord j;
+  j.id = row.int64();
+  j.run_id = row.text();
+  j.run_attempt = row.int32();
+  j.job = row.text();
+  j.leg = row.int32();
+  j.matrix = row.json();
+  j.display_name = row.text();
+  j.status = row.status();
+  j.skip_reason = row.text();
+  j.error_name = row.text();
+  j.error_message = row.text();
+  j.outputs = row.json();
+  j.job_attempt = row.int32();
+  j.started_at = row.int64();
+  j.finished_at = row.int64();
+  return j;
+}
+
+constexpr const char* kStageColumns =
+    "id, job_instance_id, stage_index, stage_key, name, attempt, status, exit_code, error_name, "
+    "error_message, outputs, started_at, finished_at, external_id";
+
+StageRecord read_stage(Row& row) {
+  StageRecord s;
+  s.id = row.int64();
+  s.job_instance_id = row.int64();
+  s.index = row.int32();
+  s.stage_key = row.text();
+  s.name = row.text();
+  s.attempt = row.int32();
+  s.status = row.status();
+  s.exit_code = row.int32();
+  s.error_name = row.text();
+  s.error_message = row.text();
+  s.outputs = row.json();
+  s.started_at = row.int64();
+  s.finished_at = row.int64();
+  s.external_id = row.text();
+  return s;
+}
+
+LogChunk read_log(Row& row) {
+  LogChunk c;
+  c.stage_id = row.int64();
+  c.stream = row.stream();
+  c.at = row.int64();
+  c.text = row.text();
+  return c;
+}
+
+// Binds the fields that insert_run and update_run share with the run_attempts upsert.
+void bind_attempt(Query& q, const RunRecord& r) {
+  q.text(":run_id", r.id)
+      .integer(":attempt", r.attempt)
+      .status(":status", r.status)
+      .integer(":exit_code", r.exit_code)
+      .text(":error_name", r.error_name)
+      .text(":error_message", r.error_message)
+      .integer(":started_at", r.started_at)
+      .integer(":finished_at", r.finished_at)
+      .integer(":pid", r.pid)
+      .integer(":pid_start", r.pid_start)
+      .text(":host", r.host);
+}
+
+void bind_job(Query& q, const JobInstanceRecord& j) {
+  q.text(":job", j.job)
+      .integer(":leg", j.leg)
+      .json(":matrix", j.matrix)
+      .text(":display_name", j.display_name)
+      .status(":status", j.status)
+      .text(":skip_reason", j.skip_reason)
+      .text(":error_name", j.error_name)
+      .text(":error_message", j.error_message)
+      .json(":outputs", j.outputs)
+      .integer(":job_attempt", j.job_attempt)
+      .integer(":started_at", j.started_at)
+      .integer(":finished_at", j.finished_at);
+}
+
+void bind_stage(Query& q, const StageRecord& s) {
+  q.integer(":stage_index", s.index)
+      .text(":stage_key", s.stage_key)
+      .text(":name", s.name)
+      .integer(":attempt", s.attempt)
+      .status(":status", s.status)
+      .integer(":exit_code", s.exit_code)
+      .text(":error_name", s.error_name)
+      .text(":error_message", s.error_message)
+      .json(":outputs", s.outputs)
+      .integer(":started_at", s.started_at)
+      .integer(":finished_at", s.finished_at)
+      .text(":external_id", s.external_id);
+}
+
+// mkdir -p; directories we create are private to the user (0700).
+Result<void> make_dirs(const std::string& dir) {
+  auto failed = [&](int err) {
+    return Error("cannot create state directory " + dir + ": " +
+                 std::generic_category().message(err));
+  };
+  struct stat st {};
+  std::size_t pos = 0;
+  while (pos != std::string::npos) {
+    pos = dir.find('/', pos + 1);
+    std::string part = dir.substr(0, pos);
+    if (::stat(part.c_str(), &st) == 0) {
+      if (!S_ISDIR(st.st_mode)) return failed(ENOTDIR);
+      continue;
+    }
+    if (::mkdir(part.c_str(), 0700) != 0 && errno != EEXIST) return failed(errno);
+  }
+  if (::stat(dir.c_str(), &st) != 0) return failed(errno);
+  if (!S_ISDIR(st.st_mode)) return failed(ENOTDIR);
+  return ok();
+}
+
+}  // namespace
+
+struct RunStore::Impl {
+  std::string path;
+  DbHandle db;  // declared before the statements, so they are finalized first
+  StmtHandle begin, commit, rollback;
+  StmtHandle insert_run, update_run, upsert_attempt, update_snapshot, delete_run;
+  StmtHandle insert_job, update_job, insert_stage, update_stage, append_log;
+  bool in_tx = false;
+  std::optional<Error> tx_error;  // BEGIN of the open transaction failed
+
+  Error open_error(const std::string& why) const {
+    return Error("cannot open state file " + path + ": " + why);
+  }
+  Error failure(const std::string& what) const {
+    return Error("cannot " + what + " in state file " + path + ": " + sqlite3_errmsg(db.get()));
+  }
+
+  Result<void> connect();
+  Result<void> use_wal();
+  Result<std::int64_t> identify();
+  Result<void> migrate();
+  Result<StmtHandle> prepare(const char* sql, bool cached);
+  Result<void> exec(const std::string& sql);
+
+  // Why writes cannot go on: the transaction failed to begin, or SQLite rolled it back
+  // after an error (disk full, I/O); writing on would autocommit pieces of it.
+  std::optional<Error> blocked() const {
+    if (tx_error) return tx_error;
+    if (in_tx && sqlite3_get_autocommit(db.get()) != 0) {
+      return Error("cannot write to state file " + path +
+                   ": the transaction was rolled back after an earlier error");
+    }
+    return std::nullopt;
+  }
+
+  // Steps a write statement to completion; a missing row is an error when `must_change`.
+  Result<void> write(Query& q, const std::string& what, bool must_change = false) {
+    if (q.step() != SQLITE_DONE) return failure(what);
+    if (must_change && sqlite3_changes(db.get()) == 0) {
+      return Error("cannot " + what + " in state file " + path + ": no such record");
+    }
+    return ok();
+  }
+
+  // Runs a query, reading each row with `read`.
+  template <class T, class Read>
+  Result<std::vector<T>> select(Query& q, const std::string& what, Read read) {
+    std::vector<T> out;
+    int rc;
+    while ((rc = q.step()) == SQLITE_ROW) {
+      Row row(q.get());
+      out.push_back(read(row));
+      if (!row.problem().empty()) {
+        return Error("cannot " + what + " in state file " + path + ": " + row.problem());
+      }
+    }
+    if (rc != SQLITE_DONE) return failure(what);
+    return out;
+  }
+};
+
+Result<StmtHandle> RunStore::Impl::prepare(const char* sql, bool cached) {
+  sqlite3_stmt* raw = nullptr;
+  int rc = sqlite3_prepare_v3(db.get(), sql, -1, cached ? SQLITE_PREPARE_PERSISTENT : 0, &raw,
+                              nullptr);
+  StmtHandle stmt(raw);
+  if (rc != SQLITE_OK) return failure("prepare a statement");
+  return stmt;
+}
+
+Result<void> RunStore::Impl::exec(const std::string& sql) {
+  if (sqlite3_exec(db.get(), sql.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK) {
+    return open_error(sqlite3_errmsg(db.get()));
+  }
+  return ok();
+}
+
+Result<void> RunStore::Impl::connect() {
+  // Create the file ourselves when missing, so it is private (0600) whatever the umask.
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd >= 0) ::close(fd);
+
+  sqlite3* raw = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &raw,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                           nullptr);
+  db.reset(raw);
+  if (rc != SQLITE_OK) return open_error(raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc));
+  sqlite3_busy_timeout(db.get(), static_cast<int>(kBusyTimeout.count()));
+  if (sqlite3_db_readonly(db.get(), "main") == 1) {
+    return open_error(sqlite3_errstr(SQLITE_READONLY));
+  }
+  // Identify the file before changing anything in it, journal mode included.
+  auto version = identify();
+  if (!version) return version.error();
+  if (auto r = use_wal(); !r) return r;
+  if (auto r = exec("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"); !r) return r;
+  if (*version < kSchemaVersion) {
+    if (auto r = migrate(); !r) return r;
+  }
+
+  struct Cached {
+    StmtHandle* slot;
+    const char* sql;
+  };
+  const Cached cached[] = {
+      {&begin, "BEGIN IMMEDIATE"},
+      {&commit, "COMMIT"},
+      {&rollback, "ROLLBACK"},
+      {&insert_run,
+       "INSERT INTO runs (id, workflow, run_name, parent_run_id, file_path, spec_text, "
+       "spec_hash, params, status, error_name, error_message, attempt, exit_code, created_at, "
+       "started_at, finished_at, pid, pid_start, host, user, command_line) VALUES (:id, "
+       ":workflow, :run_name, :parent_run_id, :file_path, :spec_text, :spec_hash, :params, "
+       ":status, :error_name, :error_message, :attempt, :exit_code, :created_at, :started_at, "
+       ":finished_at, :pid, :pid_start, :host, :user, :command_line)"},
+      {&update_run,
+       "UPDATE runs SET status = :status, error_name = :error_name, error_message = "
+       ":error_message, attempt = :attempt, exit_code = :exit_code, started_at = :started_at, "
+       "finished_at = :finished_at, pid = :pid, pid_start = :pid_start, host = :host, user = "
+       ":user, command_line = :command_line WHERE id = :id"},
+      {&upsert_attempt,
+       "INSERT INTO run_attempts (run_id, attempt, status, exit_code, error_name, "
+       "error_message, started_at, finished_at, pid, pid_start, host) VALUES (:run_id, "
+       ":attempt, :status, :exit_code, :error_name, :error_message, :started_at, :finished_at, "
+       ":pid, :pid_start, :host) ON CONFLICT (run_id, attempt) DO UPDATE SET status = "
+       "excluded.status, exit_code = excluded.exit_code, error_name = excluded.error_name, "
+       "error_message = excluded.error_message, started_at = excluded.started_at, finished_at "
+       "= excluded.finished_at, pid = excluded.pid, pid_start = excluded.pid_start, host = "
+       "excluded.host"},
+      {&update_snapshot,
+       "UPDATE runs SET file_path = :file_path, spec_text = :spec_text, spec_hash = "
+       ":spec_hash, params = :params WHERE id = :id"},
+      {&delete_run, "DELETE FROM runs WHERE id = :id"},
+      {&insert_job,
+       "INSERT INTO job_instances (run_id, run_attempt, job, leg, matrix, display_name, "
+       "status, skip_reason, error_name, error_message, outputs, job_attempt, started_at, "
+       "finished_at) VALUES (:run_id, :run_attempt, :job, :leg, :matrix, :display_name, "
+       ":status, :skip_reason, :error_name, :error_message, :outputs, :job_attempt, "
+       ":started_at, :finished_at)"},
+      {&update_job,
+       "UPDATE job_instances SET job = :job, leg = :leg, matrix = :matrix, display_name = "
+       ":display_name, status = :status, skip_reason = :skip_reason, error_name = :error_name, "
+       "error_message = :error_message, outputs = :outputs, job_attempt = :job_attempt, "
+       "started_at = :started_at, finished_at = :finished_at WHERE id = :id"},
+      {&insert_stage,
+       "INSERT INTO stages (job_instance_id, stage_index, stage_key, name, attempt, status, "
+       "exit_code, error_name, error_message, outputs, started_at, finished_at, external_id) "
+       "VALUES (:job_instance_id, :stage_index, :stage_key, :name, :attempt, :status, "
+       ":exit_code, :error_name, :error_message, :outputs, :started_at, :finished_at, "
+       ":external_id)"},
+      {&update_stage,
+       "UPDATE stages SET stage_index = :stage_index, stage_key = :stage_key, name = :name, "
+       "attempt = :attempt, status = :status, exit_code = :exit_code, error_name = "
+       ":error_name, error_message = :error_message, outputs = :outputs, started_at = "
+       ":started_at, finished_at = :finished_at, external_id = :external_id WHERE id = :id"},
+      {&append_log,
+       "INSERT INTO logs (stage_id, stream, at, text) VALUES (:stage_id, :stream, :at, :text)"},
+  };
+  for (const Cached& c : cached) {
+    auto stmt = prepare(c.sql, true);
+    if (!stmt) return open_error(sqlite3_errmsg(db.get()));
+    *c.slot = std::move(*stmt);
+  }
+  return ok();
+}
+
+// Switches a new file to WAL (a no-op once it is). The switch takes an exclusive lock, and
+// when several wf processes open a new file at once SQLite may report SQLITE_BUSY at once
+// instead of calling the busy handler (lock upgrade deadlock), so retry up to the timeout.
+Result<void> RunStore::Impl::use_wal() {
+  auto stmt = prepare("PRAGMA journal_mode = WAL", false);
+  if (!stmt) return open_error(sqlite3_errmsg(db.get()));
+  const auto deadline = std::chrono::steady_clock::now() + kBusyTimeout;
+  for (;;) {
+    Query q(stmt->get());
+    int rc = q.step();
+    if (rc == SQLITE_ROW) {
+      std::string mode = Row(stmt->get()).text();
+      if (mode == "wal") return ok();
+      return open_error("cannot use WAL journal (journal mode is " + mode + ")");
+    }
+    if ((rc & 0xff) != SQLITE_BUSY || std::chrono::steady_clock::now() >= deadline) {
+      return open_error(sqlite3_errmsg(db.get()));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+// The schema version of the file, refusing files that are not ours or newer than us.
+Result<std::int64_t> RunStore::Impl::identify() {
+  // One statement, so the three values come from one snapshot even while another wf is
+  // migrating the file.
+  auto stmt = prepare(
+      "SELECT (SELECT user_version FROM pragma_user_version), "
+      "(SELECT application_id FROM pragma_application_id), (SELECT count(*) FROM sqlite_schema)",
+      false);
+  if (!stmt) return open_error(sqlite3_errmsg(db.get()));  // e.g. "file is not a database"
+  Query q(stmt->get());
+  if (q.step() != SQLITE_ROW) return open_error(sqlite3_errmsg(db.get()));
+  Row row(stmt->get());
+  std::int64_t version = row.int64();
+  std::int64_t app = row.int64();
+  std::int64_t tables = row.int64();
+  bool fresh = app == 0 && version == 0 && tables == 0;
+  if (app != kApplicationId && !fresh) {
+    return Error("state file " + path +
+                 " is an SQLite database that wf did not create; refusing to change it");
+  }
+  if (version > kSchemaVersion) {
+    return Error("state file " + path + " has schema version " + std::to_string(version) +
+                 "; this wf understands up to " + std::to_string(kSchemaVersion) +
+                 "; upgrade wf");
+  }
+  return version;
+}
+
+// Applies the missing steps in one BEGIN IMMEDIATE transaction, identifying the file again
+// once the write lock is held, since another wf may have migrated it meanwhile.
+Result<void> RunStore::Impl::migrate() {
+  if (auto r = exec("BEGIN IMMEDIATE"); !r) return r;
+  auto fail = [&](Error e) -> Result<void> {
+    if (sqlite3_get_autocommit(db.get()) == 0) {
+      sqlite3_exec(db.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+    }
+    return e;
+  };
+  auto version = identify();
+  if (!version) return fail(version.error());
+  for (const Migration& m : kMigrations) {
+    if (m.version <= *version) continue;
+    if (sqlite3_exec(db.get(), m.sql, nullptr, nullptr, nullptr) != SQLITE_OK) {
+      return fail(Error("cannot migrate state file " + path + " to schema version " +
+                        std::to_string(m.version) + ": " + sqlite3_errmsg(db.get())));
+    }
+  }
+  std::string finish = "PRAGMA user_version = " + std::to_string(kSchemaVersion) + "; COMMIT";
+  if (auto r = exec(finish); !r) return fail(r.error());
+  return ok();
+}
+
+RunStore::RunStore() : impl_(std::make_unique<Impl>()) {}
+RunStore::~RunStore() = default;
+
+Result<std::unique_ptr<RunStore>> RunStore::open(const std::string& state_dir) {
+  if (state_dir.empty()) return Error("cannot open state directory: the path is empty");
+  if (auto r = make_dirs(state_dir); !r) return r.error();
+  std::unique_ptr<RunStore> store(new RunStore());
+  store->impl_->path = state_dir + (state_dir.back() == '/' ? "" : "/") + "wf.db";
+  if (auto r = store->impl_->connect(); !r) return r.error();
+  return store;
+}
+
+const std::string& RunStore::path() const { return impl_->path; }
+
+int RunStore::schema_version() { return kSchemaVersion; }
+
+RunStore::Transaction::Transaction(RunStore& s) : store_(&s), outer_(!s.impl_->in_tx) {
+  if (!outer_) return;
+  Impl& d = *store_->impl_;
+  d.in_tx = true;
+  Query q(d.begin.get());
+  if (q.step() != SQLITE_DONE) d.tx_error = d.failure("begin a transaction");
+}
+
+RunStore::Transaction::~Transaction() {
+  if (!outer_ || done_) return;
+  Impl& d = *store_->impl_;
+  if (sqlite3_get_autocommit(d.db.get()) == 0) {
+    Query q(d.rollback.get());
+    q.step();
+  }
+  d.in_tx = false;
+  d.tx_error.reset();
+}
+
+Result<void> RunStore::Transaction::commit() {
+  Impl& d = *store_->impl_;
+  if (!outer_) return d.tx_error ? Result<void>(*d.tx_error) : ok();
+  if (done_) return ok();
+  done_ = true;
+  d.in_tx = false;
+  if (d.tx_error) {
+    Error e = *d.tx_error;
+    d.tx_error.reset();
+    return e;
+  }
+  // SQLite rolls back by itself after some errors (disk full, I/O); say so.
+  if (sqlite3_get_autocommit(d.db.get()) != 0) {
+    return Error("cannot commit in state file " + d.path +
+                 ": the transaction was rolled back after an earlier error");
+  }
+  Query q(d.commit.get());
+  if (q.step() != SQLITE_DONE) {
+    Error e = d.failure("commit");
+    if (sqlite3_get_autocommit(d.db.get()) == 0) {
+      Query undo(d.rollback.get());
+      undo.step();
+    }
+    return e;
+  }
+  return ok();
+}
+
+Result<void> RunStore::insert_run(const RunRecord& r) {
+  Impl& d = *impl_;
+  Transaction tx(*this);
+  if (auto e = d.blocked()) return *e;
+  {
+    Query q(d.insert_run.get());
+    q.text(":id", r.id)
+        .text(":workflow", r.workflow)
+        .text(":run_name", r.run_name)
+        .text(":parent_run_id", r.parent_run_id)
+        .text(":file_path", r.file_path)
+        .text(":spec_text", r.spec_text)
+        .text(":spec_hash", r.spec_hash)
+        .json(":params", r.params)
+        .status(":status", r.status)
+        .text(":error_name", r.error_name)
+        .text(":error_message", r.error_message)
+        .integer(":attempt", r.attempt)
+        .integer(":exit_code", r.exit_code)
+        .integer(":created_at", r.created_at)
+        .integer(":started_at", r.started_at)
+        .integer(":finished_at", r.finished_at)
+        .integer(":pid", r.pid)
+        .integer(":pid_start", r.pid_start)
+        .text(":host", r.host)
+        .text(":user", r.user)
+        .text(":command_line", r.command_line);
+    if (auto w = d.write(q, "insert run " + r.id); !w) return w;
+  }
+  Query a(d.upsert_attempt.get());
+  bind_attempt(a, r);
+  if (auto w = d.write(a, "insert attempt of run " + r.id); !w) return w;
+  return tx.commit();
+}
+
+Result<void> RunStore::update_run(const RunRecord& r) {
+  Impl& d = *impl_;
+  Transaction tx(*this);
+  if (auto e = d.blocked()) return *e;
+  {
+    Query q(d.update_run.get());
+    q.text(":id", r.id)
+        .status(":status", r.status)
+        .text(":error_name", r.error_name)
+        .text(":error_message", r.error_message)
+        .integer(":attempt", r.attempt)
+        .integer(":exit_code", r.exit_code)
+        .integer(":started_at", r.started_at)
+        .integer(":finished_at", r.finished_at)
+        .integer(":pid", r.pid)
+        .integer(":pid_start", r.pid_start)
+        .text(":host", r.host)
+        .text(":user", r.user)
+        .text(":command_line", r.command_line);
+    if (auto w = d.write(q, "update run " + r.id, true); !w) return w;
+  }
+  Query a(d.upsert_attempt.get());
+  bind_attempt(a, r);
+  if (auto w = d.write(a, "update attempt of run " + r.id); !w) return w;
+  return tx.commit();
+}
+
+Result<void> RunStore::update_run_snapshot(const RunRecord& r) {
+  Impl& d = *impl_;
+  if (auto e = d.blocked()) return *e;
+  Query q(d.update_snapshot.get());
+  q.text(":id", r.id)
+      .text(":file_path", r.file_path)
+      .text(":spec_text", r.spec_text)
+      .text(":spec_hash", r.spec_hash)
+      .json(":params", r.params);
+  return d.write(q, "update snapshot of run " + r.id, true);
+}
+
+Result<bool> RunStore::delete_run(const std::string& id) {
+  Impl& d = *impl_;
+  if (auto e = d.blocked()) return *e;
+  Query q(d.delete_run.get());
+  q.text(":id", id);
+  if (auto w = d.write(q, "delete run " + id); !w) return w.error();
+  return sqlite3_changes(d.db.get()) > 0;
+}
+
+Result<std::int64_t> RunStore::insert_job_instance(const JobInstanceRecord& j) {
+  Impl& d = *impl_;
+  if (auto e = d.blocked()) return *e;
+  Query q(d.insert_job.get());
+  q.text(":run_id", j.run_id).integer(":run_attempt", j.run_attempt);
+  bind_job(q, j);
+  if (auto w = d.write(q, "insert job instance of run " + j.run_id); !w) return w.error();
+  return sqlite3_last_insert_rowid(d.db.get());
+}
+
+Result<void> RunStore::update_job_instance(const JobInstanceRecord& j) {
+  Impl& d = *impl_;
+  if (auto e = d.blocked()) return *e;
+  Query q(d.update_job.get());
+  q.integer(":id", j.id);
+  bind_job(q, j);
+  return d.write(q, "update job instance " + std::to_string(j.id), true);
+}
+
+Result<std::int64_t> RunStore::insert_stage(const StageRecord& s) {
+  Impl& d = *impl_;
+  if (auto e = d.blocked()) return *e;
+  Query q(d.insert_stage.get());
+  q.integer(":job_instance_id", s.job_instance_id);
+  bind_stage(q, s);
+  if (auto w = d.write(q, "insert stage of job instance " + std::to_string(s.job_instance_id));
+      !w) {
+    return w.error();
+  }
+  return sqlite3_last_insert_rowid(d.db.get());
+}
+
+Result<void> RunStore::update_stage(const StageRecord& s) {
+  Impl& d = *impl_;
+  if (auto e = d.blocked()) return *e;
+  Query q(d.update_stage.get());
+  q.integer(":id", s.id);
+  bind_stage(q, s);
+  return d.write(q, "update stage " + std::to_string(s.id), true);
+}
+
+Result<void> RunStore::append_log(const LogChunk& c) {
+  Impl& d = *impl_;
+  if (auto e = d.blocked()) return *e;
+  Query q(d.append_log.get());
+  q.integer(":stage_id", c.stage_id)
+      .integer(":stream", static_cast<int>(c.stream))
+      .integer(":at", c.at)
+      .text(":text", c.text);
+  return d.write(q, "append log of stage " + std::to_string(c.stage_id));
+}
+
+Result<RunRecord> RunStore::find_run(const std::string& id_or_prefix) {
+  Impl& d = *impl_;
+  const std::string what = "find run '" + id_or_prefix + "'";
+  if (id_or_prefix.empty()) return Error("no run matches ''");
+  auto by_id = d.prepare(
+      (std::string("SELECT ") + kRunColumns + " FROM runs WHERE id = :id").c_str(), false);
+  if (!by_id) return by_id.error();
+  {
+    Query q(by_id->get());
+    q.text(":id", id_or_prefix);
+    auto runs = d.select<RunRecord>(q, what, read_run);
+    if (!runs) return runs.error();
+    if (!runs->empty()) return std::move(runs->front());
+  }
+  // Ids sort bytewise, so the ids with this prefix are a contiguous range of the index.
+  auto by_prefix = d.prepare("SELECT id FROM runs WHERE id >= :prefix ORDER BY id", false);
+  if (!by_prefix) return by_prefix.error();
+  std::vector<std::string> ids;
+  {
+    Query q(by_prefix->get());
+    q.text(":prefix", id_or_prefix);
+    int rc;
+    while ((rc = q.step()) == SQLITE_ROW) {
+      std::string id = Row(q.get()).text();
+      if (id.compare(0, id_or_prefix.size(), id_or_prefix) != 0) break;
+      ids.push_back(std::move(id));
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return d.failure(what);
+  }
+  if (ids.empty()) return Error("no run matches '" + id_or_prefix + "'");
+  if (ids.size() > 1) {
+    std::string msg = "run id '" + id_or_prefix + "' is ambiguous: ";
+    constexpr std::size_t kShown = 5;
+    for (std::size_t i = 0; i < ids.size() && i < kShown; ++i) {
+      msg += (i > 0 ? ", " : "") + ids[i];
+    }
+    if (ids.size() > kShown) msg += " and " + std::to_string(ids.size() - kShown) + " more";
+    return Error(msg);
+  }
+  Query q(by_id->get());
+  q.text(":id", ids.front());
+  auto runs = d.select<RunRecord>(q, what, read_run);
+  if (!runs) return runs.error();
+  if (runs->empty()) return Error("no run matches '" + id_or_prefix + "'");  // deleted meanwhile
+  return std::move(runs->front());
+}
+
+Result<std::vector<RunRecord>> RunStore::list_runs(const RunFilter& f) {
+  Impl& d = *impl_;
+  std::string sql = std::string("SELECT ") + kRunColumns + " FROM runs WHERE 1";
+  if (f.workflow) sql += " AND workflow = :workflow";
+  if (f.status) sql += " AND status = :status";
+  if (f.since) sql += " AND created_at >= :since";
+  sql += " ORDER BY created_at DESC, id DESC";
+  if (f.limit > 0) sql += " LIMIT :limit";
+  auto stmt = d.prepare(sql.c_str(), false);
+  if (!stmt) return stmt.error();
+  Query q(stmt->get());
+  if (f.workflow) q.text(":workflow", *f.workflow);
+  if (f.status) q.status(":status", *f.status);
+  if (f.since) q.integer(":since", *f.since);
+  if (f.limit > 0) q.integer(":limit", f.limit);
+  return d.select<RunRecord>(q, "list runs", read_run);
+}
+
+Result<std::vector<RunAttemptRecord>> RunStore::run_attempts(const std::string& run_id) {
+  Impl& d = *impl_;
+  auto stmt = d.prepare((std::string("SELECT ") + kAttemptColumns +
+                         " FROM run_attempts WHERE run_id = :run_id ORDER BY attempt")
+                            .c_str(),
+                        false);
+  if (!stmt) return stmt.error();
+  Query q(stmt->get());
+  q.text(":run_id", run_id);
+  return d.select<RunAttemptRecord>(q, "read attempts of run " + run_id, read_attempt);
+}
+
+Result<std::vector<JobInstanceRecord>> RunStore::job_instances(const std::string& run_id,
+                                                                int attempt) {
+  Impl& d = *impl_;
+  std::string sql = std::string("SELECT ") + kJobColumns +
+                    " FROM job_instances WHERE run_id = :run_id" +
+                    (attempt > 0 ? " AND run_attempt = :attempt" : "") + " ORDER BY id";
+  auto stmt = d.prepare(sql.c_str(), false);
+  if (!stmt) return stmt.error();
+  Query q(stmt->get());
+  q.text(":run_id", run_id);
+  if (attempt > 0) q.integer(":attempt", attempt);
+  return d.select<JobInstanceRecord>(q, "read job instances of run " + run_id, read_job);
+}
+
+Result<std::vector<StageRecord>> RunStore::stages(std::int64_t job_instance_id) {
+  Impl& d = *impl_;
+  auto stmt = d.prepare((std::string("SELECT ") + kStageColumns +
+                         " FROM stages WHERE job_instance_id = :id ORDER BY id")
+                            .c_str(),
+                        false);
+  if (!stmt) return stmt.error();
+  Query q(stmt->get());
+  q.integer(":id", job_instance_id);
+  return d.select<StageRecord>(
+      q, "read stages of job instance " + std::to_string(job_instance_id), read_stage);
+}
+
+Result<std::vector<LogChunk>> RunStore::logs(std::int64_t stage_id) {
+  Impl& d = *impl_;
+  auto stmt = d.prepare(
+      "SELECT stage_id, stream, at, text FROM logs WHERE stage_id = :id ORDER BY seq", false);
+  if (!stmt) return stmt.error();
+  Query q(stmt->get());
+  q.integer(":id", stage_id);
+  return d.select<LogChunk>(q, "read logs of stage " + std::to_string(stage_id), read_log);
+}
+
+}  // namespace wf

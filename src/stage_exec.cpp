@@ -1,0 +1,122 @@
+#include "stage_exec.hpp"
+
+#include <sstream>
+
+#include "wf/scheduler.hpp"
+
+namespace wf {
+
+namespace {
+std::vector<std::string> split_words(const std::string& s) {
+  std::vector<std::string> out;
+  std::istringstream in(s);
+  std::string w;
+  while (in >> w) out.push_back(w);
+  return out;
+}
+}  // namespace
+
+ShellCommand shell_command(const std::string& shell_in, const std::string& script, const std::string& script_file) {
+  // Scripts go through -c (no file to write) unless they are too large for argv.
+  constexpr std::size_t kMaxInline = 100 * 1024;
+  bool inline_ok = script.size() < kMaxInline;
+  std::string shell = shell_in.empty() ? "bash" : shell_in;
+  ShellCommand c;
+  if (shell.find("{0}") != std::string::npos) {
+    for (auto w : split_words(shell)) {
+      auto p = w.find("{0}");
+      if (p != std::string::npos) w.replace(p, 3, script_file);
+      c.argv.push_back(w);
+    }
+    c.needs_file = true;
+    return c;
+  }
+  auto words = split_words(shell);
+  const std::string prog = words.empty() ? "bash" : words[0];
+  std::string base = prog.substr(prog.rfind('/') == std::string::npos ? 0 : prog.rfind('/') + 1);
+  if (words.size() == 1 && base == "bash") {
+    c.argv = {prog, "--noprofile", "--norc", "-eo", "pipefail"};
+  } else if (words.size() == 1 && (base == "sh" || base == "dash")) {
+    c.argv = {prog, "-e"};
+  } else if (words.size() == 1 && (base == "python3" || base == "python")) {
+    c.argv = {prog};
+  } else {
+    c.argv = words;
+    c.argv.push_back(script_file);
+    c.needs_file = true;
+    return c;
+  }
+  if (inline_ok) {
+    c.argv.push_back("-c");
+    c.argv.push_back(script);
+  } else {
+    c.argv.push_back(script_file);
+    c.needs_file = true;
+  }
+  return c;
+}
+
+std::vector<std::string> env_list(const std::map<std::string, std::string>& env) {
+  std::vector<std::string> out;
+  out.reserve(env.size());
+  for (const auto& [k, v] : env) out.push_back(k + "=" + v);
+  return out;
+}
+
+std::map<std::string, std::string> env_map(const std::vector<std::string>& env) {
+  std::map<std::string, std::string> out;
+  for (const auto& kv : env) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) continue;
+    out.emplace(kv.substr(0, eq), kv.substr(eq + 1));
+  }
+  return out;
+}
+
+std::vector<std::string> last_lines(const std::string& text, std::size_t n) {
+  std::vector<std::string> lines;
+  std::size_t end = text.size();
+  while (end > 0 && (text[end - 1] == '\n' || text[end - 1] == '\r')) --end;
+  while (end > 0 && lines.size() < n) {
+    std::size_t start = text.rfind('\n', end - 1);
+    start = start == std::string::npos ? 0 : start + 1;
+    std::string line = text.substr(start, end - start);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    lines.insert(lines.begin(), line);
+    if (start == 0) break;
+    end = start - 1;
+  }
+  return lines;
+}
+
+Json parse_output_file(const std::string& text) {
+  Json out = Json::object();
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) continue;
+    auto heredoc = line.find("<<");
+    auto eq = line.find('=');
+    if (heredoc != std::string::npos && (eq == std::string::npos || heredoc < eq)) {
+      std::string key = line.substr(0, heredoc);
+      std::string delim = line.substr(heredoc + 2);
+      std::string value;
+      bool first = true;
+      while (std::getline(in, line)) {
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (line == delim) break;
+        if (!first) value += "\n";
+        value += line;
+        first = false;
+      }
+      if (!key.empty()) out[key] = value;
+      continue;
+    }
+    if (eq == std::string::npos || eq == 0) continue;
+    out[line.substr(0, eq)] = line.substr(eq + 1);
+  }
+  return out;
+}
+
+}  // namespace wf

@@ -1,0 +1,29 @@
+// Private helpers of the scheduler for one stage: the command line of a bash stage, the
+// environment a stage process gets, and reading what it left in $WF_OUTPUT.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "wf/result.hpp"
+
+namespace wf {
+
+// argv for `script` under `shell` (FORMAT §6 bash stages): bash (default), sh, python3 /
+// python, or any command containing {0} (script written to `script_file`). Unknown shells
+// run as `<shell> <script_file>`. `needs_file` is set when the caller must write the file.
+struct ShellCommand {
+  std::vector<std::string> argv;
+  bool needs_file = false;
+};
+ShellCommand shell_command(const std::string& shell, const std::string& script, const std::string& script_file);
+
+// "K=V" list from a map (sorted by key, which is what execve users expect to see).
+std::vector<std::string> env_list(const std::map<std::string, std::string>& env);
+std::map<std::string, std::string> env_map(const std::vector<std::string>& env);
+
+// The last `n` lines of `text` (without a trailing empty line).
+std::vector<std::string> last_lines(const std::string& text, std::size_t n);
+
+}  // namespace wf

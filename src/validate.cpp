@@ -1,0 +1,248 @@
+#include "wf/validate.hpp"
+
+#include <algorithm>
+#include <set>
+
+#include "wf/dag.hpp"
+#include "wf/expr.hpp"
+#include "wf/params.hpp"
+
+namespace wf {
+
+namespace {
+
+const std::vector<std::string> kNamespaces = {"params", "env",  "matrix", "needs", "jobs",  "stages", "item",
+                                              "loop",   "branch", "case", "retry", "run", "release"};
+
+// Where an expression stands decides which names it may use.
+struct Scope {
+  const Workflow* wf = nullptr;
+  const Job* job = nullptr;                 // null at workflow level
+  std::set<std::string> earlier_stages;     // stage keys visible here
+  bool all_stages = false;                  // job outputs: every stage of the job
+  bool matrix_only = false;                 // stage name/id
+  bool in_bash = false;
+};
+
+}  // namespace
+
+SourcePos locate_in_source(const Text& t, std::size_t offset, const std::string* source) {
+  SourcePos base = t.pos;
+  if (!source || base.line <= 0) return base;
+  offset = std::min(offset, t.value.size());
+  // Take the value's text from `offset` to the end of its line as the needle.
+  std::size_t eol = t.value.find('\n', offset);
+  std::string needle = t.value.substr(offset, std::min<std::size_t>(eol == std::string::npos ? std::string::npos : eol - offset, 40));
+  std::size_t from = offset_of(*source, base.line, base.col);
+  if (!needle.empty()) {
+    std::size_t found = source->find(needle, from);
+    if (found != std::string::npos && found - from <= t.value.size() * 2 + 256)
+      return position_of(*source, found, base.file);
+  }
+  // Fall back to counting within the value, on the scalar's first line.
+  std::size_t lines = static_cast<std::size_t>(std::count(t.value.begin(), t.value.begin() + offset, '\n'));
+  if (lines == 0) return SourcePos{base.file, base.line, base.col + static_cast<int>(offset)};
+  return base;
+}
+
+namespace {
+
+class Validator {
+ public:
+  Validator(const Workflow& w, DiagnosticList& diags) : w_(w), diags_(diags), src_(diags.source(w.file)) {}
+
+  void run() {
+    check_needs();
+    for (const auto& p : w_.params) param_names_.push_back(p.name);
+    Scope top{&w_, nullptr, {}, false, false, false};
+    for (const auto& [k, v] : w_.env) check_text(v, top);
+    if (w_.run_name) check_text(*w_.run_name, top);
+    for (const auto& p : w_.params) {
+      if (p.default_value && p.default_value->is_string())
+        check_text(Text{p.default_value->get<std::string>(), p.pos}, top);
+    }
+    for (const auto& j : w_.jobs) check_job(j);
+  }
+
+ private:
+  void check_needs() {
+    std::vector<std::string> names;
+    for (const auto& j : w_.jobs) names.push_back(j.name);
+    for (const auto& j : w_.jobs) {
+      std::set<std::string> seen;
+      for (const auto& n : j.needs) {
+        if (!seen.insert(n.job).second) {
+          diags_.warning(n.pos, "job '" + j.name + "' lists '" + n.job + "' in 'needs' twice");
+          continue;
+        }
+        if (n.job == j.name) {
+          diags_.error(n.pos, "job '" + j.name + "' needs itself");
+          continue;
+        }
+        if (!w_.find_job(n.job)) {
+          std::string msg = "job '" + j.name + "' needs unknown job '" + n.job + "'";
+          std::string hint = closest_match(n.job, names);
+          if (!hint.empty()) msg += "; did you mean '" + hint + "'?";
+          diags_.error(n.pos, msg);
+        }
+      }
+    }
+    JobGraph g = build_job_graph(w_);
+    if (auto cycle = find_cycle(w_, g)) {
+      std::string chain;
+      for (std::size_t i = 0; i < cycle->size(); ++i) chain += (i ? " -> " : "") + (*cycle)[i];
+      const Job* first = w_.find_job(cycle->front());
+      diags_.error(first ? first->pos : w_.pos, "workflow '" + w_.name + "' has a cycle in 'needs': " + chain);
+    }
+  }
+
+  void check_job(const Job& j) {
+    Scope js{&w_, &j, {}, false, false, false};
+    for (const auto& [k, v] : j.env) check_text(v, js);
+    if (j.if_cond) check_condition(*j.if_cond, js);
+    if (j.timeout) check_text(*j.timeout, js);
+    if (j.retry) check_text(*j.retry, js);
+    if (j.working_directory) check_text(*j.working_directory, js);
+    std::set<std::string> ids;
+    Scope ss = js;
+    for (const auto& s : j.stages) {
+      if (s.id) {
+        if (!ids.insert(s.id->value).second)
+          diags_.error(s.id->pos, "duplicate stage id '" + s.id->value + "' in job '" + j.name + "'");
+      }
+      check_stage(s, ss);
+      if (!s.key().empty()) ss.earlier_stages.insert(s.key());
+    }
+    if (j.outputs) {
+      Scope os = js;
+      os.all_stages = true;
+      for (const auto& s : j.stages) os.earlier_stages.insert(s.key());
+      for (const auto& [k, v] : *j.outputs) check_text(v, os);
+    }
+  }
+
+  void check_stage(const Stage& s, const Scope& scope) {
+    Scope named = scope;
+    named.matrix_only = true;
+    if (s.name) check_text(*s.name, named);
+    if (s.id) check_text(*s.id, named);
+    if (s.if_cond) check_condition(*s.if_cond, scope);
+    for (const auto& [k, v] : s.env) check_text(v, scope);
+    if (s.retry) check_text(*s.retry, scope);
+    if (s.timeout) check_text(*s.timeout, scope);
+    if (s.working_directory) check_text(*s.working_directory, scope);
+    if (s.echo) check_text(*s.echo, scope);
+    if (s.sleep) check_text(*s.sleep, scope);
+    if (s.shell) check_text(*s.shell, scope);
+    if (s.kind == StageKind::Raise) check_text(s.raise, scope);
+    if (s.kind == StageKind::Bash) {
+      Scope bs = scope;
+      bs.in_bash = true;
+      check_text(s.bash, bs);
+    }
+  }
+
+  // An `if:` value: one template, plain expression text, or the ddeutil mixed form.
+  void check_condition(const Text& t, const Scope& scope) {
+    if (t.value.find("${{") == std::string::npos) {
+      std::size_t off = 0;
+      auto e = Expression::parse(t.value, true, &off);
+      if (!e.ok()) {
+        diags_.error(locate_in_source(t, off, src_), e.error().message);
+        return;
+      }
+      check_references(e->references(), 0, t, scope);
+      return;
+    }
+    check_text(t, scope);
+  }
+
+  void check_text(const Text& t, const Scope& scope) {
+    if (t.value.find("${{") == std::string::npos) return;
+    std::size_t off = 0;
+    auto tpl = Template::parse(t.value, &off);
+    if (!tpl.ok()) {
+      diags_.error(locate_in_source(t, off, src_), tpl.error().message);
+      return;
+    }
+    check_references(tpl->references(), 0, t, scope);
+  }
+
+  void check_references(const std::vector<Reference>& refs, std::size_t base, const Text& t, const Scope& scope) {
+    for (const auto& r : refs) {
+      if (r.path.empty()) continue;
+      SourcePos where = locate_in_source(t, base + r.offset, src_);
+      const std::string& root = r.path[0];
+      if (std::find(kNamespaces.begin(), kNamespaces.end(), root) == kNamespaces.end()) {
+        std::string msg = "unknown name '" + root + "' in expression";
+        std::string hint = closest_match(root, kNamespaces);
+        if (!hint.empty()) msg += "; did you mean '" + hint + "'?";
+        diags_.error(where, msg);
+        continue;
+      }
+      if (scope.matrix_only && root != "matrix") {
+        diags_.error(where, "a stage's name and id may only use matrix expressions, not '" + root + "'");
+        continue;
+      }
+      if (root == "params" && r.path.size() > 1) {
+        if (!w_.find_param(r.path[1])) {
+          std::string msg = "undeclared param '" + r.path[1] + "'";
+          std::string hint = closest_match(r.path[1], param_names_);
+          if (!hint.empty()) msg += "; did you mean '" + hint + "'?";
+          diags_.error(where, msg);
+        } else if (scope.in_bash) {
+          diags_.warning(where, "'${{ params." + r.path[1] +
+                                    " }}' is pasted into the script as text; pass it through env: and use \"$VAR\", or "
+                                    "'| shell_quote'");
+        }
+      }
+      if (root == "needs" && r.path.size() > 1) {
+        if (!scope.job) {
+          diags_.error(where, "'needs' can only be used inside a job");
+        } else {
+          bool listed = std::any_of(scope.job->needs.begin(), scope.job->needs.end(),
+                                    [&](const Need& n) { return n.job == r.path[1]; });
+          if (!listed)
+            diags_.error(where, "job '" + scope.job->name + "' reads needs." + r.path[1] + " but '" + r.path[1] +
+                                    "' is not in its 'needs'");
+        }
+        if (r.path.size() > 2) {
+          static const std::vector<std::string> fields = {"result", "outputs", "legs"};
+          if (std::find(fields.begin(), fields.end(), r.path[2]) == fields.end()) {
+            std::string msg = "needs." + r.path[1] + " has no field '" + r.path[2] + "' (fields: result, outputs, legs)";
+            std::string hint = closest_match(r.path[2], fields);
+            if (!hint.empty()) msg += "; did you mean '" + hint + "'?";
+            diags_.error(where, msg);
+          }
+        }
+      }
+      if (root == "stages" && r.path.size() > 1 && scope.job) {
+        if (!scope.earlier_stages.count(r.path[1])) {
+          bool later = std::any_of(scope.job->stages.begin(), scope.job->stages.end(),
+                                   [&](const Stage& s) { return s.key() == r.path[1]; });
+          std::string msg = later ? "stages." + r.path[1] + " is read before stage '" + r.path[1] + "' runs"
+                                  : "no stage '" + r.path[1] + "' earlier in job '" + scope.job->name + "'";
+          if (!later) {
+            std::vector<std::string> cand(scope.earlier_stages.begin(), scope.earlier_stages.end());
+            std::string hint = closest_match(r.path[1], cand);
+            if (!hint.empty()) msg += "; did you mean '" + hint + "'?";
+          }
+          diags_.error(where, msg);
+        }
+      }
+      if (root == "jobs" && r.path.size() > 1 && !w_.find_job(r.path[1]))
+        diags_.error(where, "no job '" + r.path[1] + "' in workflow '" + w_.name + "'");
+    }
+  }
+
+  const Workflow& w_;
+  DiagnosticList& diags_;
+  const std::string* src_;
+  std::vector<std::string> param_names_;
+};
+
+}  // namespace
+
+void validate_workflow(const Workflow& w, DiagnosticList& diags) { Validator(w, diags).run(); }
+
+}  // namespace wf

@@ -1,0 +1,625 @@
+#include "wf/yaml_loader.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <cmath>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "wf/params.hpp"
+
+namespace wf {
+
+namespace {
+
+// Keys of each section, in the hyphen spelling; ddeutil's underscore spellings are
+// normalised to these before the lookup.
+const std::vector<std::string> kWorkflowKeys = {
+    "type", "name", "desc", "description", "tags", "params", "on", "env", "defaults", "timeout",
+    "max-job-parallel", "run-name", "concurrency", "extras", "jobs"};
+const std::vector<std::string> kJobKeys = {
+    "id", "desc", "description", "runs-on", "env", "timeout", "retry", "outputs", "stages", "needs", "if",
+    "trigger-rule", "strategy", "continue-on-error", "defaults", "extras"};
+const std::vector<std::string> kParamKeys = {"type", "desc", "description", "default", "required",
+                                             "options", "precision", "secret"};
+const std::vector<std::string> kDefaultsKeys = {"shell", "working-directory"};
+const std::vector<std::string> kStageCommonKeys = {
+    "name", "id", "desc", "description", "if", "env", "retry", "timeout", "continue-on-error",
+    "working-directory", "extras"};
+
+struct KindKeys {
+  const char* key;  // the distinguishing key
+  StageKind kind;
+  std::vector<std::string> own;  // keys this kind adds to the common ones
+};
+const std::vector<KindKeys> kStageKinds = {
+    {"bash", StageKind::Bash, {"bash", "shell"}},
+    {"run", StageKind::Python, {"run", "vars"}},
+    {"uses", StageKind::Call, {"uses", "with"}},
+    {"trigger", StageKind::Trigger, {"trigger", "params"}},
+    {"raise", StageKind::Raise, {"raise"}},
+    {"parallel", StageKind::Parallel, {"parallel", "max-workers"}},
+    {"foreach", StageKind::Foreach, {"foreach", "stages", "concurrent", "use-index-as-key"}},
+    {"until", StageKind::Until, {"until", "item", "max-loop", "stages"}},
+    {"case", StageKind::Case, {"case", "match", "skip-not-match"}},
+};
+
+std::string normalise_key(std::string k) {
+  std::replace(k.begin(), k.end(), '_', '-');
+  return k;
+}
+
+bool is_user_key(const std::string& k) { return k.rfind("x-", 0) == 0; }
+
+bool is_plain(const YAML::Node& n) { return n.Tag() == "?" || n.Tag().empty(); }
+
+Json scalar_to_json(const YAML::Node& n) {
+  const std::string& s = n.Scalar();
+  const std::string& tag = n.Tag();
+  if (tag == "!" || tag == "tag:yaml.org,2002:str") return s;
+  if (!is_plain(n) && tag != "tag:yaml.org,2002:int" && tag != "tag:yaml.org,2002:float" &&
+      tag != "tag:yaml.org,2002:bool" && tag != "tag:yaml.org,2002:null")
+    return s;
+  if (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL") return nullptr;
+  if (s == "true" || s == "True" || s == "TRUE") return true;
+  if (s == "false" || s == "False" || s == "FALSE") return false;
+  static const std::regex int_re("[-+]?[0-9]+");
+  static const std::regex float_re("[-+]?(\\.[0-9]+|[0-9]+(\\.[0-9]*)?)([eE][-+]?[0-9]+)?");
+  if (std::regex_match(s, int_re)) {
+    try {
+      return std::stoll(s);
+    } catch (...) {
+      return std::stod(s);
+    }
+  }
+  if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'o')) {
+    bool hex = s[1] == 'x';
+    std::string digits = s.substr(2);
+    bool okd = !digits.empty() && std::all_of(digits.begin(), digits.end(), [&](char c) {
+      return hex ? std::isxdigit(static_cast<unsigned char>(c)) : (c >= '0' && c <= '7');
+    });
+    if (okd) {
+      try {
+        return std::stoll(digits, nullptr, hex ? 16 : 8);
+      } catch (...) {
+      }
+    }
+  }
+  if (std::regex_match(s, float_re)) return std::stod(s);
+  if (s == ".inf" || s == ".Inf" || s == ".INF" || s == "+.inf") return "inf";
+  return s;
+}
+
+class Loader {
+ public:
+  Loader(std::string path, const std::string& text, DiagnosticList& diags)
+      : path_(std::move(path)), text_(text), diags_(diags) {}
+
+  std::vector<Workflow> load() {
+    std::vector<Workflow> out;
+    YAML::Node root;
+    try {
+      root = YAML::Load(text_);
+    } catch (const YAML::Exception& e) {
+      diags_.error(SourcePos{path_, e.mark.line + 1, e.mark.column + 1},
+                   "invalid YAML: " + e.msg);
+      return out;
+    }
+    if (!root || root.IsNull()) return out;  // an empty file holds nothing
+    if (!root.IsMap()) {
+      diags_.error(pos(root), "expected a map of workflows (name: {type: Workflow, ...}) or one workflow with 'name:'");
+      return out;
+    }
+    check_duplicate_keys(root);
+    if (root["type"] && root["type"].IsScalar()) {
+      // One workflow body with a top-level name.
+      if (!root["name"] || !root["name"].IsScalar() || root["name"].Scalar().empty()) {
+        diags_.error(pos(root), "a workflow written at the top level of a file needs 'name:'");
+        return out;
+      }
+      load_body(root["name"].Scalar(), root, pos(root["name"]), true, out);
+      return out;
+    }
+    for (auto it = root.begin(); it != root.end(); ++it) {
+      std::string name = it->first.Scalar();
+      if (is_user_key(name)) continue;
+      load_body(name, it->second, pos(it->first), false, out);
+    }
+    return out;
+  }
+
+  Json to_json(const YAML::Node& n) {
+    switch (n.Type()) {
+      case YAML::NodeType::Null:
+      case YAML::NodeType::Undefined:
+        return nullptr;
+      case YAML::NodeType::Scalar:
+        return scalar_to_json(n);
+      case YAML::NodeType::Sequence: {
+        Json a = Json::array();
+        for (const auto& e : n) a.push_back(to_json(e));
+        return a;
+      }
+      case YAML::NodeType::Map: {
+        Json o = Json::object();
+        for (auto it = n.begin(); it != n.end(); ++it) o[it->first.Scalar()] = to_json(it->second);
+        return o;
+      }
+    }
+    return nullptr;
+  }
+
+ private:
+  SourcePos pos(const YAML::Node& n) const {
+    auto m = n.Mark();
+    if (m.line < 0) return SourcePos{path_, 0, 0};
+    return SourcePos{path_, m.line + 1, m.column + 1};
+  }
+
+  void check_duplicate_keys(const YAML::Node& map) {
+    std::set<std::string> seen;
+    for (auto it = map.begin(); it != map.end(); ++it) {
+      if (!it->first.IsScalar()) {
+        diags_.error(pos(it->first), "map keys must be plain strings");
+        continue;
+      }
+      if (!seen.insert(it->first.Scalar()).second)
+        diags_.error(pos(it->first), "duplicate key '" + it->first.Scalar() + "'");
+    }
+  }
+
+  // Reports keys of `map` that are not in `allowed` (after normalisation).
+  void check_keys(const YAML::Node& map, const std::vector<std::string>& allowed, const std::string& where) {
+    check_duplicate_keys(map);
+    for (auto it = map.begin(); it != map.end(); ++it) {
+      if (!it->first.IsScalar()) continue;
+      const std::string& raw = it->first.Scalar();
+      if (is_user_key(raw)) continue;
+      std::string k = normalise_key(raw);
+      if (std::find(allowed.begin(), allowed.end(), k) != allowed.end()) continue;
+      std::string msg = "unknown key '" + raw + "' in " + where;
+      std::string hint = closest_match(k, allowed);
+      if (!hint.empty()) msg += "; did you mean '" + hint + "'?";
+      diags_.error(pos(it->first), msg);
+    }
+  }
+
+  // The value of `key` in `map`, accepting the underscore spelling too.
+  YAML::Node get(const YAML::Node& map, const std::string& key) const {
+    for (auto it = map.begin(); it != map.end(); ++it)
+      if (it->first.IsScalar() && normalise_key(it->first.Scalar()) == key) return it->second;
+    return YAML::Node(YAML::NodeType::Undefined);
+  }
+
+  YAML::Node key_node(const YAML::Node& map, const std::string& key) const {
+    for (auto it = map.begin(); it != map.end(); ++it)
+      if (it->first.IsScalar() && normalise_key(it->first.Scalar()) == key) return it->first;
+    return YAML::Node(YAML::NodeType::Undefined);
+  }
+
+  static bool present(const YAML::Node& n) { return n.IsDefined() && !n.IsNull(); }
+
+  std::optional<Text> text(const YAML::Node& n, const std::string& what) {
+    if (!present(n)) return std::nullopt;
+    if (!n.IsScalar()) {
+      diags_.error(pos(n), what + " must be a single value, not a " + (n.IsMap() ? "map" : "list"));
+      return std::nullopt;
+    }
+    return Text{n.Scalar(), pos(n)};
+  }
+
+  std::string plain_string(const YAML::Node& n, const std::string& what) {
+    auto t = text(n, what);
+    return t ? t->value : std::string();
+  }
+
+  std::optional<bool> boolean(const YAML::Node& n, const std::string& what) {
+    if (!present(n)) return std::nullopt;
+    Json v = n.IsScalar() ? scalar_to_json(n) : Json();
+    if (!v.is_boolean()) {
+      diags_.error(pos(n), what + " must be true or false");
+      return std::nullopt;
+    }
+    return v.get<bool>();
+  }
+
+  std::optional<int> integer(const YAML::Node& n, const std::string& what, int min_value) {
+    if (!present(n)) return std::nullopt;
+    Json v = n.IsScalar() ? scalar_to_json(n) : Json();
+    if (!v.is_number_integer() || v.get<long long>() < min_value || v.get<long long>() > 1000000000) {
+      diags_.error(pos(n), what + " must be a whole number >= " + std::to_string(min_value));
+      return std::nullopt;
+    }
+    return static_cast<int>(v.get<long long>());
+  }
+
+  TextMap text_map(const YAML::Node& n, const std::string& what) {
+    TextMap out;
+    if (!present(n)) return out;
+    if (!n.IsMap()) {
+      diags_.error(pos(n), what + " must be a map of names to values");
+      return out;
+    }
+    check_duplicate_keys(n);
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      if (!it->first.IsScalar()) continue;
+      if (!it->second.IsScalar() && !it->second.IsNull()) {
+        diags_.error(pos(it->second), what + " value '" + it->first.Scalar() + "' must be a single value");
+        continue;
+      }
+      out.emplace_back(it->first.Scalar(), Text{it->second.IsNull() ? "" : it->second.Scalar(), pos(it->second)});
+    }
+    return out;
+  }
+
+  std::vector<std::string> string_list(const YAML::Node& n, const std::string& what) {
+    std::vector<std::string> out;
+    if (!present(n)) return out;
+    if (n.IsScalar()) return {n.Scalar()};
+    if (!n.IsSequence()) {
+      diags_.error(pos(n), what + " must be a string or a list of strings");
+      return out;
+    }
+    for (const auto& e : n) {
+      if (!e.IsScalar()) {
+        diags_.error(pos(e), what + " entries must be strings");
+        continue;
+      }
+      out.push_back(e.Scalar());
+    }
+    return out;
+  }
+
+  void load_defaults(const YAML::Node& n, std::optional<Text>& shell, std::optional<Text>& wd) {
+    if (!present(n)) return;
+    if (!n.IsMap()) {
+      diags_.error(pos(n), "'defaults' must be a map with 'shell' and/or 'working-directory'");
+      return;
+    }
+    check_keys(n, kDefaultsKeys, "defaults");
+    shell = text(get(n, "shell"), "defaults.shell");
+    wd = text(get(n, "working-directory"), "defaults.working-directory");
+  }
+
+  void load_body(const std::string& name, const YAML::Node& body, SourcePos name_pos, bool top_level,
+                 std::vector<Workflow>& out) {
+    if (!body.IsMap()) {
+      diags_.error(name_pos, "'" + name + "' must be a map with 'type: Workflow'");
+      return;
+    }
+    YAML::Node type = body["type"];
+    if (!present(type)) {
+      diags_.error(name_pos, "'" + name + "' has no 'type:'; a workflow needs 'type: Workflow'");
+      return;
+    }
+    if (!type.IsScalar() || type.Scalar() != "Workflow") {
+      diags_.note(pos(type), "'" + name + "' is skipped: type '" + (type.IsScalar() ? type.Scalar() : "?") +
+                                 "' is not a workflow");
+      return;
+    }
+    Workflow w;
+    w.name = name;
+    w.file = path_;
+    w.pos = name_pos;
+    std::vector<std::string> keys = kWorkflowKeys;
+    if (!top_level) keys.erase(std::find(keys.begin(), keys.end(), "name"));
+    check_keys(body, keys, "workflow '" + name + "'");
+
+    w.desc = plain_string(present(get(body, "desc")) ? get(body, "desc") : get(body, "description"), "desc");
+    w.tags = string_list(get(body, "tags"), "tags");
+    load_params(get(body, "params"), w);
+    w.on = to_json(get(body, "on"));
+    w.env = text_map(get(body, "env"), "env");
+    load_defaults(get(body, "defaults"), w.shell, w.working_directory);
+    w.timeout = integer(get(body, "timeout"), "timeout", 1);
+    w.max_job_parallel = integer(get(body, "max-job-parallel"), "max-job-parallel", 1);
+    w.run_name = text(get(body, "run-name"), "run-name");
+    w.concurrency = to_json(get(body, "concurrency"));
+    w.extras = to_json(get(body, "extras"));
+    load_extras(get(body, "extras"), w);
+
+    YAML::Node jobs = get(body, "jobs");
+    if (!present(jobs)) {
+      diags_.error(name_pos, "workflow '" + name + "' has no 'jobs:'");
+    } else if (!jobs.IsMap()) {
+      diags_.error(pos(jobs), "'jobs' must be a map of job names to jobs");
+    } else {
+      check_duplicate_keys(jobs);
+      for (auto it = jobs.begin(); it != jobs.end(); ++it) {
+        if (!it->first.IsScalar() || is_user_key(it->first.Scalar())) continue;
+        load_job(it->first.Scalar(), it->second, pos(it->first), w);
+      }
+    }
+    out.push_back(std::move(w));
+  }
+
+  void load_extras(const YAML::Node& n, Workflow& w) {
+    if (!present(n)) return;
+    if (!n.IsMap()) {
+      diags_.error(pos(n), "'extras' must be a map");
+      return;
+    }
+    static const std::set<std::string> known = {"max_job_parallel", "timeout", "conf_path",
+                                                "registry_caller", "enable_write_audit"};
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      std::string k = it->first.Scalar();
+      std::replace(k.begin(), k.end(), '-', '_');
+      if (!known.count(k)) {
+        diags_.warning(pos(it->first), "extras key '" + it->first.Scalar() +
+                                           "' configures ddeutil-workflow and is ignored by wf");
+        continue;
+      }
+      if (k == "max_job_parallel" && !w.max_job_parallel)
+        w.max_job_parallel = integer(it->second, "extras.max_job_parallel", 1);
+      if (k == "timeout" && !w.timeout) w.timeout = integer(it->second, "extras.timeout", 1);
+    }
+  }
+
+  void load_params(const YAML::Node& n, Workflow& w) {
+    if (!present(n)) return;
+    if (!n.IsMap()) {
+      diags_.error(pos(n), "'params' must be a map of param names to types");
+      return;
+    }
+    check_duplicate_keys(n);
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      ParamSpec p;
+      p.name = it->first.Scalar();
+      p.pos = pos(it->first);
+      const YAML::Node& v = it->second;
+      YAML::Node type_node;
+      if (v.IsScalar()) {
+        type_node = v;
+      } else if (v.IsMap()) {
+        check_keys(v, kParamKeys, "param '" + p.name + "'");
+        type_node = get(v, "type");
+        p.desc = plain_string(present(get(v, "desc")) ? get(v, "desc") : get(v, "description"), "desc");
+        if (get(v, "default").IsDefined()) p.default_value = to_json(get(v, "default"));
+        p.required = boolean(get(v, "required"), "required").value_or(false);
+        p.secret = boolean(get(v, "secret"), "secret").value_or(false);
+        p.precision = integer(get(v, "precision"), "precision", 0);
+        YAML::Node opts = get(v, "options");
+        if (present(opts)) {
+          if (!opts.IsSequence() || opts.size() == 0) {
+            diags_.error(pos(opts), "options of param '" + p.name + "' must be a non-empty list");
+          } else {
+            for (const auto& o : opts) p.options.push_back(to_json(o));
+          }
+        }
+      } else {
+        diags_.error(pos(v), "param '" + p.name + "' must be a type name (str, int, ...) or a map with 'type:'");
+        continue;
+      }
+      if (!present(type_node) || !type_node.IsScalar()) {
+        diags_.error(p.pos, "param '" + p.name + "' has no 'type:'");
+        continue;
+      }
+      std::string tname = type_node.Scalar();
+      auto t = parse_param_type(tname);
+      if (!t) {
+        std::vector<std::string> names = {"str", "int", "float", "decimal", "bool", "date", "datetime",
+                                          "choice", "array", "map"};
+        std::string msg = "unknown param type '" + tname + "' for param '" + p.name + "'";
+        std::string hint = closest_match(tname, names);
+        if (!hint.empty()) msg += "; did you mean '" + hint + "'?";
+        msg += " (types: str int float decimal bool date datetime choice array map)";
+        diags_.error(pos(type_node), msg);
+        continue;
+      }
+      p.type = *t;
+      if (p.type == ParamType::Choice && p.options.empty())
+        diags_.error(p.pos, "choice param '" + p.name + "' needs 'options:'");
+      if (p.type != ParamType::Choice && !p.options.empty())
+        diags_.error(pos(get(v, "options")), "'options' is only for choice params");
+      if (p.precision && p.type != ParamType::Decimal)
+        diags_.error(pos(get(v, "precision")), "'precision' is only for decimal params");
+      w.params.push_back(std::move(p));
+    }
+  }
+
+  void load_job(const std::string& name, const YAML::Node& n, SourcePos name_pos, Workflow& w) {
+    Job j;
+    j.name = name;
+    j.pos = name_pos;
+    if (n.IsNull()) {
+      diags_.error(name_pos, "job '" + name + "' is empty; it needs 'stages:'");
+      return;
+    }
+    if (!n.IsMap()) {
+      diags_.error(pos(n), "job '" + name + "' must be a map");
+      return;
+    }
+    check_keys(n, kJobKeys, "job '" + name + "'");
+    j.desc = plain_string(present(get(n, "desc")) ? get(n, "desc") : get(n, "description"), "desc");
+    YAML::Node needs = get(n, "needs");
+    if (present(needs)) {
+      if (needs.IsScalar()) {
+        j.needs.push_back({needs.Scalar(), pos(needs)});
+      } else if (needs.IsSequence()) {
+        for (const auto& e : needs) {
+          if (e.IsScalar()) j.needs.push_back({e.Scalar(), pos(e)});
+          else diags_.error(pos(e), "'needs' entries must be job names");
+        }
+      } else {
+        diags_.error(pos(needs), "'needs' must be a job name or a list of job names");
+      }
+    }
+    j.if_cond = text(get(n, "if"), "if");
+    YAML::Node rule = get(n, "trigger-rule");
+    if (present(rule)) {
+      std::string r = rule.IsScalar() ? rule.Scalar() : "";
+      std::replace(r.begin(), r.end(), '-', '_');
+      auto tr = parse_trigger_rule(r);
+      if (!tr) {
+        std::vector<std::string> rules = {"all_success", "all_failed", "all_done", "one_success",
+                                          "one_failed", "none_failed", "none_skipped"};
+        std::string msg = "unknown trigger-rule '" + r + "'";
+        std::string hint = closest_match(r, rules);
+        if (!hint.empty()) msg += "; did you mean '" + hint + "'?";
+        diags_.error(pos(rule), msg);
+      } else {
+        j.trigger_rule = *tr;
+      }
+    }
+    j.env = text_map(get(n, "env"), "env");
+    j.timeout = text(get(n, "timeout"), "timeout");
+    j.retry = retry_text(get(n, "retry"));
+    j.continue_on_error = boolean(get(n, "continue-on-error"), "continue-on-error").value_or(false);
+    YAML::Node outputs = get(n, "outputs");
+    if (outputs.IsDefined()) j.outputs = text_map(outputs, "outputs");
+    load_defaults(get(n, "defaults"), j.shell, j.working_directory);
+    j.strategy = to_json(get(n, "strategy"));
+    YAML::Node runs_on = get(n, "runs-on");
+    j.runs_on = to_json(runs_on);
+    check_runs_on(runs_on);
+    YAML::Node stages = get(n, "stages");
+    if (present(stages)) {
+      if (!stages.IsSequence()) diags_.error(pos(stages), "'stages' must be a list of stages");
+      else
+        for (const auto& s : stages) j.stages.push_back(load_stage(s));
+    }
+    w.jobs.push_back(std::move(j));
+  }
+
+  std::optional<Text> retry_text(const YAML::Node& n) {
+    if (!present(n)) return std::nullopt;
+    if (n.IsMap()) {
+      // The long form is part of the retry issue; keep it as JSON text.
+      return Text{to_json(n).dump(), pos(n)};
+    }
+    return text(n, "retry");
+  }
+
+  void check_runs_on(const YAML::Node& n) {
+    if (!present(n)) return;
+    std::string type;
+    if (n.IsScalar()) {
+      type = n.Scalar();
+    } else if (n.IsMap()) {
+      check_keys(n, {"type", "with"}, "runs-on");
+      type = plain_string(get(n, "type"), "runs-on.type");
+    } else {
+      diags_.error(pos(n), "'runs-on' must be 'local' or a map with 'type:'");
+      return;
+    }
+    if (type != "local" && type != "slurm")
+      diags_.error(pos(n), "runs-on type '" + type + "' is not supported (supported: local, slurm)");
+  }
+
+  Stage load_stage(const YAML::Node& n) {
+    Stage s;
+    s.pos = pos(n);
+    if (!n.IsMap()) {
+      diags_.error(pos(n), "a stage must be a map (for example {name: ..., bash: ...})");
+      return s;
+    }
+    s.raw = to_json(n);
+    // Which kind: the one distinguishing key; image: is docker, which wf does not run.
+    std::vector<const KindKeys*> kinds;
+    for (const auto& k : kStageKinds)
+      if (get(n, k.key).IsDefined()) kinds.push_back(&k);
+    if (get(n, "image").IsDefined()) {
+      diags_.error(pos(key_node(n, "image")), "docker stages ('image:') are not supported by wf");
+      return s;
+    }
+    if (kinds.size() > 1) {
+      diags_.error(pos(key_node(n, kinds[1]->key)), std::string("ambiguous stage: it has both '") +
+                                                        kinds[0]->key + "' and '" + kinds[1]->key +
+                                                        "'; a stage has exactly one type key");
+      return s;
+    }
+    std::vector<std::string> allowed = kStageCommonKeys;
+    if (kinds.empty()) {
+      s.kind = StageKind::Empty;
+      allowed.push_back("echo");
+      allowed.push_back("sleep");
+    } else {
+      s.kind = kinds[0]->kind;
+      allowed.insert(allowed.end(), kinds[0]->own.begin(), kinds[0]->own.end());
+    }
+    std::string label = "stage";
+    s.name = text(get(n, "name"), "name");
+    s.id = text(get(n, "id"), "id");
+    if (s.name) label = "stage '" + s.name->value + "'";
+    else if (s.id) label = "stage '" + s.id->value + "'";
+    check_keys(n, allowed, label);
+    if (!s.name && !s.id) diags_.error(s.pos, "a stage needs 'name:' or 'id:'");
+    s.desc = plain_string(present(get(n, "desc")) ? get(n, "desc") : get(n, "description"), "desc");
+    s.if_cond = text(get(n, "if"), "if");
+    s.env = text_map(get(n, "env"), "env");
+    s.retry = retry_text(get(n, "retry"));
+    s.timeout = text(get(n, "timeout"), "timeout");
+    s.continue_on_error = boolean(get(n, "continue-on-error"), "continue-on-error").value_or(false);
+    s.working_directory = text(get(n, "working-directory"), "working-directory");
+    switch (s.kind) {
+      case StageKind::Empty:
+        s.echo = text(get(n, "echo"), "echo");
+        s.sleep = text(get(n, "sleep"), "sleep");
+        break;
+      case StageKind::Bash:
+        if (auto t = text(get(n, "bash"), "bash")) s.bash = *t;
+        else diags_.error(s.pos, "'bash' must hold the script to run");
+        s.shell = text(get(n, "shell"), "shell");
+        break;
+      case StageKind::Raise:
+        if (auto t = text(get(n, "raise"), "raise")) s.raise = *t;
+        else diags_.error(s.pos, "'raise' must hold the error message");
+        break;
+      default:
+        break;
+    }
+    return s;
+  }
+
+  std::string path_;
+  const std::string& text_;
+  DiagnosticList& diags_;
+};
+
+}  // namespace
+
+WorkflowFile load_workflow_text(const std::string& path, std::string text, DiagnosticList& diags) {
+  WorkflowFile f;
+  f.path = path;
+  f.text = std::move(text);
+  diags.add_source(path, f.text);
+  Loader loader(path, f.text, diags);
+  f.workflows = loader.load();
+  return f;
+}
+
+WorkflowFile load_workflow_file(const std::string& path, DiagnosticList& diags) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    diags.error(SourcePos{path, 0, 0}, "cannot read file: " + std::string(std::strerror(errno)));
+    WorkflowFile f;
+    f.path = path;
+    return f;
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return load_workflow_text(path, ss.str(), diags);
+}
+
+Result<Json> parse_yaml_map(const std::string& text, const std::string& path) {
+  DiagnosticList diags;
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    return Error(path + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
+                 ": invalid YAML/JSON: " + e.msg);
+  }
+  if (!root || root.IsNull()) return Json::object();
+  if (!root.IsMap()) return Error(path + ": expected a map of param names to values");
+  std::string t = text;
+  Loader loader(path, t, diags);
+  return loader.to_json(root);
+}
+
+}  // namespace wf
