@@ -37,23 +37,7 @@ struct EvalFailure {
   std::string message;
 };
 
-std::string a_type(const Json& v) {
-  return v.is_null() ? "null" : "a " + ed::type_name(v);
-}
-
-std::optional<std::int64_t> integer_key(const Json& v) {
-  if (v.is_number_unsigned()) {
-    auto u = v.get<std::uint64_t>();
-    return u > static_cast<std::uint64_t>(INT64_MAX) ? INT64_MAX : static_cast<std::int64_t>(u);
-  }
-  if (v.is_number_integer()) return v.get<std::int64_t>();
-  if (v.is_number_float()) {
-    double d = v.get<double>();
-    if (d == static_cast<double>(static_cast<std::int64_t>(d)) && d > -9.2e18 && d < 9.2e18)
-      return static_cast<std::int64_t>(d);
-  }
-  return std::nullopt;
-}
+std::string a_type(const Json& v) { return v.is_null() ? "null" : "a " + ed::type_name(v); }
 
 class Evaluator {
  public:
@@ -69,7 +53,7 @@ class Evaluator {
       case NodeKind::index: {
         Json key = eval(*n.kids[1]).get();
         if (key.is_string()) return step(n, key, lenient);
-        auto i = integer_key(key);
+        auto i = ed::integer_value(key);
         if (!i) fail_at(n, "an index must be a string or an integer, not " + a_type(key));
         return step(n, Json(*i), lenient);
       }
@@ -94,9 +78,7 @@ class Evaluator {
   }
 
  private:
-  std::string span(const ExprNode& n) const {
-    return std::string(text_.substr(n.begin, n.end - n.begin));
-  }
+  std::string span(const ExprNode& n) const { return std::string(text_.substr(n.begin, n.end - n.begin)); }
   [[noreturn]] void fail(const std::string& message) const {
     throw EvalFailure{message + " (in '" + std::string(trim(text_)) + "')"};
   }
@@ -131,7 +113,7 @@ class Evaluator {
       }
       found = &*it;
     } else if (b.is_array() && !key.is_string()) {
-      std::int64_t i = *integer_key(key);
+      std::int64_t i = *ed::integer_value(key);
       if (i < 0 || static_cast<std::uint64_t>(i) >= b.size()) {
         if (lenient) return owned(Json());
         fail_at(n, "index " + std::to_string(i) + " is out of range, '" + span(object) + "' has " +
@@ -139,7 +121,8 @@ class Evaluator {
       }
       found = &b[static_cast<std::size_t>(i)];
     } else {
-      fail_at(n, "'" + span(object) + "' is " + a_type(b) + ", not " + (key.is_string() ? "a map" : "a list"));
+      fail_at(n,
+              "'" + span(object) + "' is " + a_type(b) + ", not " + (key.is_string() ? "a map" : "a list"));
     }
     if (base.ref) return Val{found, {}, false};
     return owned(std::move(const_cast<Json&>(*found)));  // `found` lies inside base.owned, ours
@@ -149,12 +132,13 @@ class Evaluator {
   static Val collect(const Json& items, const Json& key) {
     Json out = Json::array();
     for (const auto& item : items) {
-      if (item.is_object() && (key.is_string() || integer_key(key))) {
+      if (item.is_object() && (key.is_string() || ed::integer_value(key))) {
         auto it = item.find(to_text(key));
         if (it != item.end()) out.push_back(*it);
       } else if (item.is_array() && !key.is_string()) {
-        std::int64_t i = *integer_key(key);
-        if (i >= 0 && static_cast<std::uint64_t>(i) < item.size()) out.push_back(item[static_cast<std::size_t>(i)]);
+        std::int64_t i = *ed::integer_value(key);
+        if (i >= 0 && static_cast<std::uint64_t>(i) < item.size())
+          out.push_back(item[static_cast<std::size_t>(i)]);
       }
     }
     return owned(std::move(out), true);
@@ -270,8 +254,10 @@ std::optional<std::size_t> find_close(std::string_view s, std::size_t from) {
   for (std::size_t i = from; i < s.size(); ++i) {
     char c = s[i];
     if (quote) {
-      if (quote == '"' && c == '\\') ++i;
-      else if (c == quote) quote = 0;
+      if (quote == '"' && c == '\\')
+        ++i;
+      else if (c == quote)
+        quote = 0;
     } else if (c == '\'' || c == '"') {
       quote = c;
     } else if (c == '}' && i + 1 < s.size() && s[i + 1] == '}') {
@@ -288,19 +274,16 @@ std::optional<std::size_t> find_close(std::string_view s, std::size_t from) {
 // ---- Expression -----------------------------------------------------------------------
 
 Result<Expression> Expression::parse(std::string_view text, bool python_literals, std::size_t* error_offset) {
-  try {
-    Expression e;
-    e.text_ = std::string(text);
-    e.root_ = Parser(text, python_literals).parse();
-    return e;
-  } catch (const SyntaxError& s) {
-    if (error_offset) *error_offset = s.offset;
-    auto [begin, end] = trimmed_span(text);
-    if (begin == end) return Error("empty expression", "TemplateError");
-    std::string_view shown = text.substr(begin, end - begin);
-    std::size_t at = s.offset < begin ? 0 : s.offset - begin;
-    return Error(s.what + " at " + position_text(shown, at) + " in '" + std::string(shown) + "'", "TemplateError");
+  ed::SyntaxError error;
+  auto root = ed::parse_tree(text, python_literals, &error);
+  if (!root) {
+    if (error_offset) *error_offset = error.offset;
+    return Error(std::move(error.message), "TemplateError");
   }
+  Expression e;
+  e.text_ = std::string(text);
+  e.root_ = std::move(root);
+  return e;
 }
 
 Result<Json> Expression::evaluate(const EvalContext& ctx) const {
@@ -317,17 +300,19 @@ Result<Json> Expression::evaluate(const EvalContext& ctx) const {
 std::vector<Reference> Expression::references() const {
   std::vector<Reference> out;
   if (root_) collect_references(*root_, out);
-  std::stable_sort(out.begin(), out.end(), [](const Reference& a, const Reference& b) { return a.offset < b.offset; });
+  std::stable_sort(out.begin(), out.end(),
+                   [](const Reference& a, const Reference& b) { return a.offset < b.offset; });
   return out;
 }
 
 bool Expression::calls_status_function() const { return root_ && any_status_call(*root_); }
 
-Expression::Expression(const Expression& o) : text_(o.text_), root_(o.root_ ? clone(*o.root_) : nullptr) {}
+Expression::Expression(const Expression& o)
+    : text_(o.text_), root_(o.root_ ? ed::clone_tree(*o.root_) : nullptr) {}
 Expression& Expression::operator=(const Expression& o) {
   if (this != &o) {
     text_ = o.text_;
-    root_ = o.root_ ? clone(*o.root_) : nullptr;
+    root_ = o.root_ ? ed::clone_tree(*o.root_) : nullptr;
   }
   return *this;
 }
@@ -353,7 +338,8 @@ Result<Template> Template::parse(std::string_view text, std::size_t* error_offse
       auto close = find_close(text, start);
       if (!close) {
         if (error_offset) *error_offset = i;
-        return Error("unterminated '${{' at " + position_text(text, i) + " (no closing '}}')", "TemplateError");
+        return Error("unterminated '${{' at " + ed::position_text(text, i) + " (no closing '}}')",
+                     "TemplateError");
       }
       std::size_t offset = 0;
       auto e = Expression::parse(text.substr(start, *close - start), false, &offset);
@@ -372,8 +358,10 @@ Result<Template> Template::parse(std::string_view text, std::size_t* error_offse
   std::size_t expressions = 0;
   bool blank_text = true;
   for (const auto& p : t.parts_) {
-    if (p.expr) ++expressions;
-    else if (!trim(p.literal).empty()) blank_text = false;
+    if (p.expr)
+      ++expressions;
+    else if (!trim(p.literal).empty())
+      blank_text = false;
   }
   t.single_ = expressions == 1 && blank_text;
   return t;
@@ -428,7 +416,8 @@ std::vector<Reference> Template::references() const {
 }
 
 bool Template::calls_status_function() const {
-  return std::any_of(parts_.begin(), parts_.end(), [](const Part& p) { return p.expr && p.expr->calls_status_function(); });
+  return std::any_of(parts_.begin(), parts_.end(),
+                     [](const Part& p) { return p.expr && p.expr->calls_status_function(); });
 }
 
 // ---- conditions -----------------------------------------------------------------------

@@ -35,9 +35,7 @@ std::string ascii_upper(std::string_view s) {
 
 bool is_ascii_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 
-bool is_space(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
-}
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
 
 std::string_view strip(std::string_view s) {
   while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
@@ -96,22 +94,6 @@ std::optional<std::pair<long double, long double>> numeric_pair(const Json& a, c
   return std::pair{as_long_double(*x), as_long_double(*y)};
 }
 
-// An integral JSON number (or a float with an integral value) as int64.
-std::optional<std::int64_t> integer_value(const Json& v) {
-  if (v.is_number_unsigned()) {
-    auto u = v.get<std::uint64_t>();
-    if (u > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return std::nullopt;
-    return static_cast<std::int64_t>(u);
-  }
-  if (v.is_number_integer()) return v.get<std::int64_t>();
-  if (v.is_number_float()) {
-    double d = v.get<double>();
-    if (std::isfinite(d) && d == std::trunc(d) && std::fabs(d) < 9.2e18)
-      return static_cast<std::int64_t>(d);
-  }
-  return std::nullopt;
-}
-
 bool is_scalar(const Json& v) { return !v.is_array() && !v.is_object(); }
 
 Error function_error(std::string_view name, const std::string& msg) {
@@ -132,8 +114,10 @@ bool nesting_too_deep(std::string_view s, int limit) {
   for (std::size_t i = 0; i < s.size(); ++i) {
     char c = s[i];
     if (in_string) {
-      if (c == '\\') ++i;
-      else if (c == '"') in_string = false;
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_string = false;
     } else if (c == '"') {
       in_string = true;
     } else if (c == '[' || c == '{') {
@@ -209,8 +193,10 @@ std::string shell_quote(std::string_view s) {
   if (std::all_of(s.begin(), s.end(), safe)) return std::string(s);
   std::string out = "'";
   for (char c : s) {
-    if (c == '\'') out += "'\"'\"'";
-    else out += c;
+    if (c == '\'')
+      out += "'\"'\"'";
+    else
+      out += c;
   }
   out += '\'';
   return out;
@@ -230,8 +216,8 @@ Result<Json> fn_contains(Args& a, const EvalContext&) {
   const Json& needle = a[1];
   if (hay.is_null()) return Json(false);
   if (hay.is_array()) {
-    return Json(std::any_of(hay.begin(), hay.end(),
-                            [&](const Json& e) { return ed::values_equal(e, needle); }));
+    return Json(
+        std::any_of(hay.begin(), hay.end(), [&](const Json& e) { return ed::values_equal(e, needle); }));
   }
   if (hay.is_object())
     return function_error("contains", "the first argument must be a string or a list, got map");
@@ -252,7 +238,8 @@ Result<Json> fn_starts_with(Args& a, const EvalContext&) { return affix_test(a, 
 Result<Json> fn_ends_with(Args& a, const EvalContext&) { return affix_test(a, "endsWith", false); }
 
 Result<Json> fn_format(Args& a, const EvalContext&) {
-  if (!is_scalar(a[0])) return function_error("format", "the format must be text, got " + ed::type_name(a[0]));
+  if (!is_scalar(a[0]))
+    return function_error("format", "the format must be text, got " + ed::type_name(a[0]));
   const std::string f = to_text(a[0]);
   const std::size_t given = a.size() - 1;
   std::string out;
@@ -270,7 +257,8 @@ Result<Json> fn_format(Args& a, const EvalContext&) {
       std::size_t j = i + 1;
       while (j < f.size() && f[j] >= '0' && f[j] <= '9' && j - i < 10) ++j;
       if (j == i + 1 || j >= f.size() || f[j] != '}')
-        return function_error("format", "invalid placeholder at position " + std::to_string(i) + " in '" + f + "'");
+        return function_error("format",
+                              "invalid placeholder at position " + std::to_string(i) + " in '" + f + "'");
       std::size_t index = std::stoul(f.substr(i + 1, j - i - 1));
       if (index >= given)
         return function_error("format", "placeholder {" + std::to_string(index) + "} has no argument (" +
@@ -288,7 +276,8 @@ Result<Json> fn_format(Args& a, const EvalContext&) {
 Result<Json> fn_join(Args& a, const EvalContext&) {
   std::string sep = ",";
   if (a.size() > 1) {
-    if (!is_scalar(a[1])) return function_error("join", "the separator must be text, got " + ed::type_name(a[1]));
+    if (!is_scalar(a[1]))
+      return function_error("join", "the separator must be text, got " + ed::type_name(a[1]));
     sep = to_text(a[1]);
   }
   if (a[0].is_array()) return Json(join_text(a[0], sep));
@@ -422,16 +411,16 @@ Result<Json> f_default(Args& a, const EvalContext&) { return a[0].is_null() ? a[
 Result<Json> f_getitem(Args& a, const EvalContext&) {
   if (!a[0].is_object()) return filter_type_error("getitem", "a map", a[0]);
   const Json& key = a[1];
-  if (!key.is_string() && !integer_value(key))
+  if (!key.is_string() && !ed::integer_value(key))
     return filter_error("getitem", "the key must be a string or an integer, got " + ed::type_name(key));
-  auto it = a[0].find(to_text(key));
+  auto it = a[0].find(key.is_string() ? key.get<std::string>() : std::to_string(*ed::integer_value(key)));
   if (it != a[0].end()) return *it;
   return a.size() > 2 ? a[2] : Json();
 }
 
 Result<Json> f_getindex(Args& a, const EvalContext&) {
   if (!a[0].is_array()) return filter_type_error("getindex", "a list", a[0]);
-  auto index = integer_value(a[1]);
+  auto index = ed::integer_value(a[1]);
   if (!index) return filter_error("getindex", "the index must be an integer, got " + ed::type_name(a[1]));
   auto size = static_cast<std::int64_t>(a[0].size());
   std::int64_t at = *index < 0 ? *index + size : *index;  // Python: -1 is the last item
@@ -445,7 +434,8 @@ Result<Json> f_join(Args& a, const EvalContext&) {
   if (!a[0].is_array()) return filter_type_error("join", "a list", a[0]);
   std::string sep = ",";
   if (a.size() > 1) {
-    if (!a[1].is_string()) return filter_error("join", "the separator must be a string, got " + ed::type_name(a[1]));
+    if (!a[1].is_string())
+      return filter_error("join", "the separator must be a string, got " + ed::type_name(a[1]));
     sep = a[1].get<std::string>();
   }
   return Json(join_text(a[0], sep));
@@ -466,7 +456,8 @@ Result<Json> f_split(Args& a, const EvalContext&) {
     }
     return out;
   }
-  if (!a[1].is_string()) return filter_error("split", "the separator must be a string, got " + ed::type_name(a[1]));
+  if (!a[1].is_string())
+    return filter_error("split", "the separator must be a string, got " + ed::type_name(a[1]));
   const auto& sep = a[1].get_ref<const std::string&>();
   if (sep.empty()) return filter_error("split", "empty separator");
   std::size_t start = 0;
@@ -480,7 +471,8 @@ Result<Json> f_replace(Args& a, const EvalContext&) {
   if (!a[0].is_string()) return filter_type_error("replace", "a string", a[0]);
   for (std::size_t i = 1; i < 3; ++i)
     if (!is_scalar(a[i]))
-      return filter_error("replace", "argument " + std::to_string(i) + " must be text, got " + ed::type_name(a[i]));
+      return filter_error("replace",
+                          "argument " + std::to_string(i) + " must be text, got " + ed::type_name(a[i]));
   const auto& s = a[0].get_ref<const std::string&>();
   const std::string from = to_text(a[1]);
   const std::string to = to_text(a[2]);
@@ -506,7 +498,8 @@ Result<Json> f_fmt(Args& a, const EvalContext&) {
   if (!a[0].is_string()) return filter_type_error("fmt", "a date or datetime string", a[0]);
   std::string pattern = "%Y-%m-%d %H:%M:%S";
   if (a.size() > 1) {
-    if (!a[1].is_string()) return filter_error("fmt", "the pattern must be a string, got " + ed::type_name(a[1]));
+    if (!a[1].is_string())
+      return filter_error("fmt", "the pattern must be a string, got " + ed::type_name(a[1]));
     pattern = a[1].get<std::string>();
   }
   auto t = parse_iso_datetime(a[0].get_ref<const std::string&>());
@@ -515,7 +508,9 @@ Result<Json> f_fmt(Args& a, const EvalContext&) {
 }
 
 Result<Json> f_to_json(Args& a, const EvalContext&) { return Json(ed::compact_json(a[0])); }
-Result<Json> f_from_json(Args& a, const EvalContext&) { return parse_json_text(a[0], "filter 'from_json': "); }
+Result<Json> f_from_json(Args& a, const EvalContext&) {
+  return parse_json_text(a[0], "filter 'from_json': ");
+}
 Result<Json> f_shell_quote(Args& a, const EvalContext&) { return Json(shell_quote(to_text(a[0]))); }
 
 constexpr std::size_t kAny = ed::kAnyCount;
@@ -611,15 +606,29 @@ Result<bool> ed::contains_value(const Json& container, const Json& item) {
   }
   if (container.is_string()) {
     if (item.is_null()) return false;
-    if (!is_scalar(item))
-      return Error("'in' cannot look for a " + type_name(item) + " in a string");
+    if (!is_scalar(item)) return Error("'in' cannot look for a " + type_name(item) + " in a string");
     return container.get_ref<const std::string&>().find(to_text(item)) != std::string::npos;
   }
   if (container.is_object()) {
-    if (!item.is_string() && !integer_value(item)) return false;
-    return container.contains(to_text(item));
+    if (item.is_string()) return container.contains(item.get_ref<const std::string&>());
+    auto i = ed::integer_value(item);
+    return i && container.contains(std::to_string(*i));
   }
   return Error("'in' needs a list, string or map on its right, got " + type_name(container));
+}
+
+std::optional<std::int64_t> ed::integer_value(const Json& v) {
+  if (v.is_number_unsigned()) {
+    auto u = v.get<std::uint64_t>();
+    if (u > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return std::nullopt;
+    return static_cast<std::int64_t>(u);
+  }
+  if (v.is_number_integer()) return v.get<std::int64_t>();
+  if (v.is_number_float()) {
+    double d = v.get<double>();
+    if (std::isfinite(d) && d == std::trunc(d) && std::fabs(d) < 9.2e18) return static_cast<std::int64_t>(d);
+  }
+  return std::nullopt;
 }
 
 const ed::Builtin* ed::find_function(std::string_view name) {

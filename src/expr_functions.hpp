@@ -6,6 +6,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,6 +24,9 @@ std::string compact_json(const Json& v);
 
 // `==`: JSON equality, except that a number and a numeric string compare as numbers.
 bool values_equal(const Json& a, const Json& b);
+
+// An integral number (a float too, if its value is integral) that fits in int64.
+std::optional<std::int64_t> integer_value(const Json& v);
 
 enum class Order { less, equal, greater, unordered };
 // `< <= > >=`: numbers (a numeric string beside a number counts as one) and strings
@@ -40,7 +45,7 @@ struct Builtin {
   std::size_t min_args = 0;
   std::size_t max_args = 0;
   Call call = nullptr;
-  bool status = false;      // success() failure() always() cancelled()
+  bool status = false;           // success() failure() always() cancelled()
   bool null_if_missing = false;  // default/coalesce: a missing last key reads as null
 };
 

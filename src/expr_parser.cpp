@@ -26,23 +26,6 @@ std::pair<std::size_t, std::size_t> trimmed_span(std::string_view s) {
   return {b, e};
 }
 
-std::string_view trim(std::string_view s) {
-  auto [b, e] = trimmed_span(s);
-  return s.substr(b, e - b);
-}
-
-// "column 7", or "line 2, column 3" when the text has several lines; `offset` is 0-based.
-std::string position_text(std::string_view s, std::size_t offset) {
-  offset = std::min(offset, s.size());
-  std::size_t line = 1 + static_cast<std::size_t>(std::count(s.begin(), s.begin() + offset, '\n'));
-  std::size_t line_start = s.rfind('\n', offset == 0 ? 0 : offset - 1);
-  if (offset == 0 || line_start == std::string_view::npos) line_start = 0;
-  else ++line_start;
-  std::string col = "column " + std::to_string(offset - line_start + 1);
-  if (s.find('\n') == std::string_view::npos) return col;
-  return "line " + std::to_string(line) + ", " + col;
-}
-
 // A character as it appears in a message; control and non-ASCII bytes as \xNN.
 std::string printable(char c) {
   auto u = static_cast<unsigned char>(c);
@@ -193,7 +176,10 @@ class Lexer {
         case 'b': value += '\b'; break;
         case 'f': value += '\f'; break;
         case '0': value += '\0'; break;
-        case '\\': case '"': case '\'': case '/': value += e; break;
+        case '\\':
+        case '"':
+        case '\'':
+        case '/': value += e; break;
         case 'u': {
           auto cp = hex4(at_);
           if (!cp) return error(at_ - 2, "invalid escape '\\u' in string");
@@ -210,7 +196,10 @@ class Lexer {
           append_utf8(value, code);
           break;
         }
-        default: value += '\\'; value += e; break;
+        default:
+          value += '\\';
+          value += e;
+          break;
       }
     }
     return error(begin, "unterminated string");
@@ -249,14 +238,17 @@ class Lexer {
 // ---- parser ---------------------------------------------------------------------------
 
 // A syntax error before it is worded: what went wrong and where (offset in the text).
-// Thrown inside the recursive descent only; Expression::parse turns it into an Error.
-struct SyntaxError {
+// Thrown inside the recursive descent only; parse_tree() catches it. One throw site per
+// failure keeps the descent readable; the exception never leaves this file.
+struct ParseFailure {
   std::string what;
   std::size_t offset = 0;
 };
 
 std::string arity_text(std::size_t min, std::size_t max) {
-  auto count = [](std::size_t n) { return n == 1 ? std::string("1 argument") : std::to_string(n) + " arguments"; };
+  auto count = [](std::size_t n) {
+    return n == 1 ? std::string("1 argument") : std::to_string(n) + " arguments";
+  };
   if (max == ed::kAnyCount) return "at least " + count(min);
   if (min == max) return min == 0 ? "no arguments" : count(min);
   return std::to_string(min) + (max == min + 1 ? " or " : " to ") + std::to_string(max) + " arguments";
@@ -266,11 +258,10 @@ std::string arity_text(std::size_t min, std::size_t max) {
 // `|` filters, `||`/or, `&&`/and, `== != in`/not in, `< <= > >=`, `!`/not, postfix access.
 class Parser {
  public:
-  Parser(std::string_view text, bool python_literals)
-      : python_(python_literals), toks_(Lexer(text).run()) {}
+  Parser(std::string_view text, bool python_literals) : python_(python_literals), toks_(Lexer(text).run()) {}
 
   std::unique_ptr<ExprNode> parse() {
-    if (cur().kind == TokKind::end) throw SyntaxError{"empty expression", cur().offset};
+    if (cur().kind == TokKind::end) throw ParseFailure{"empty expression", cur().offset};
     auto n = pipeline();
     if (cur().kind != TokKind::end) unexpected();
     return n;
@@ -293,7 +284,7 @@ class Parser {
 
   const Token& cur() const {
     const Token& t = toks_[pos_];
-    if (t.kind == TokKind::error) throw SyntaxError{t.value.get<std::string>(), t.offset};
+    if (t.kind == TokKind::error) throw ParseFailure{t.value.get<std::string>(), t.offset};
     return t;
   }
   const Token& after() const { return toks_[std::min(pos_ + 1, toks_.size() - 1)]; }
@@ -311,11 +302,12 @@ class Parser {
 
   [[noreturn]] void unexpected() const {
     const Token& t = cur();
-    if (t.kind == TokKind::end) throw SyntaxError{"unexpected end of expression", t.offset};
-    throw SyntaxError{"unexpected token '" + std::string(t.text) + "'", t.offset};
+    if (t.kind == TokKind::end) throw ParseFailure{"unexpected end of expression", t.offset};
+    throw ParseFailure{"unexpected token '" + std::string(t.text) + "'", t.offset};
   }
   [[noreturn]] void too_deep(std::size_t offset) const {
-    throw SyntaxError{"expression is nested more than " + std::to_string(kMaxNesting) + " levels deep", offset};
+    throw ParseFailure{"expression is nested more than " + std::to_string(kMaxNesting) + " levels deep",
+                       offset};
   }
 
   std::unique_ptr<ExprNode> node(NodeKind kind, std::size_t begin) const {
@@ -345,9 +337,9 @@ class Parser {
     while (punct("|")) {
       advance();
       const Token& name = cur();
-      if (name.kind != TokKind::word) throw SyntaxError{"expected a filter name after '|'", name.offset};
+      if (name.kind != TokKind::word) throw ParseFailure{"expected a filter name after '|'", name.offset};
       const ed::Builtin* b = ed::find_filter(name.text);
-      if (!b) throw SyntaxError{"unknown filter '" + std::string(name.text) + "'", name.offset};
+      if (!b) throw ParseFailure{"unknown filter '" + std::string(name.text) + "'", name.offset};
       auto f = node(NodeKind::filter, left->begin);
       f->name = std::string(name.text);
       f->builtin = b;
@@ -379,36 +371,43 @@ class Parser {
     return left;
   }
 
+  // `==`, `!=`, `in` or `not in` at the cursor (consumed), else nullopt.
+  std::optional<CompareOp> equality_operator() {
+    std::optional<CompareOp> op;
+    if (punct("==")) op = CompareOp::eq;
+    if (punct("!=")) op = CompareOp::ne;
+    if (word("in")) op = CompareOp::in;
+    if (word("not") && after().kind == TokKind::word && after().text == "in") {
+      advance();
+      op = CompareOp::not_in;
+    }
+    if (op) advance();
+    return op;
+  }
+
+  std::optional<CompareOp> ordering_operator() {
+    static constexpr std::pair<std::string_view, CompareOp> kOps[] = {
+        {"<", CompareOp::lt}, {"<=", CompareOp::le}, {">", CompareOp::gt}, {">=", CompareOp::ge}};
+    for (auto [text, op] : kOps) {
+      if (punct(text)) {
+        advance();
+        return op;
+      }
+    }
+    return std::nullopt;
+  }
+
   std::unique_ptr<ExprNode> equality() {
     auto left = comparison();
-    for (;;) {
-      CompareOp op;
-      if (punct("==")) op = CompareOp::eq;
-      else if (punct("!=")) op = CompareOp::ne;
-      else if (word("in")) op = CompareOp::in;
-      else if (word("not") && after().kind == TokKind::word && after().text == "in") {
-        op = CompareOp::not_in;
-        advance();
-      } else {
-        return left;
-      }
-      advance();
-      left = binary(NodeKind::compare, std::move(left), comparison(), op);
-    }
+    while (auto op = equality_operator())
+      left = binary(NodeKind::compare, std::move(left), comparison(), *op);
+    return left;
   }
 
   std::unique_ptr<ExprNode> comparison() {
     auto left = unary();
-    for (;;) {
-      CompareOp op;
-      if (punct("<")) op = CompareOp::lt;
-      else if (punct("<=")) op = CompareOp::le;
-      else if (punct(">")) op = CompareOp::gt;
-      else if (punct(">=")) op = CompareOp::ge;
-      else return left;
-      advance();
-      left = binary(NodeKind::compare, std::move(left), unary(), op);
-    }
+    while (auto op = ordering_operator()) left = binary(NodeKind::compare, std::move(left), unary(), *op);
+    return left;
   }
 
   std::unique_ptr<ExprNode> unary() {
@@ -439,8 +438,8 @@ class Parser {
           n = access(NodeKind::member, std::move(n), optional);
           n->name = std::move(key);
         } else {
-          throw SyntaxError{"expected a name or '*' after '" + std::string(optional ? "?." : ".") + "'",
-                            cur().offset};
+          throw ParseFailure{"expected a name or '*' after '" + std::string(optional ? "?." : ".") + "'",
+                             cur().offset};
         }
       } else if (punct("[")) {
         n = index(std::move(n), false);
@@ -512,7 +511,7 @@ class Parser {
   std::unique_ptr<ExprNode> call() {
     const Token& t = cur();
     const ed::Builtin* b = ed::find_function(t.text);
-    if (!b) throw SyntaxError{"unknown function '" + std::string(t.text) + "'", t.offset};
+    if (!b) throw ParseFailure{"unknown function '" + std::string(t.text) + "'", t.offset};
     auto n = node(NodeKind::call, t.offset);
     n->name = std::string(b->name);
     n->builtin = b;
@@ -539,7 +538,8 @@ class Parser {
   void check_arity(const ExprNode& n, std::size_t given, const std::string& lead, std::size_t offset) const {
     const ed::Builtin& b = *n.builtin;
     if (given < b.min_args || (b.max_args != ed::kAnyCount && given > b.max_args))
-      throw SyntaxError{lead + arity_text(b.min_args, b.max_args) + ", got " + std::to_string(given), offset};
+      throw ParseFailure{lead + arity_text(b.min_args, b.max_args) + ", got " + std::to_string(given),
+                         offset};
   }
 
   bool python_;

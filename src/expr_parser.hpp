@@ -14,7 +14,19 @@
 
 namespace wf {
 
-enum class NodeKind { literal, name, member, index, wildcard, negate, compare, logical_and, logical_or, call, filter };
+enum class NodeKind {
+  literal,
+  name,
+  member,
+  index,
+  wildcard,
+  negate,
+  compare,
+  logical_and,
+  logical_or,
+  call,
+  filter
+};
 enum class CompareOp { eq, ne, lt, le, gt, ge, in, not_in };
 
 // One node of a parsed expression. kids: member/wildcard {object}; index {object, key};
@@ -27,7 +39,7 @@ struct ExprNode {
   std::string name;  // root name, member key, or function/filter name
   CompareOp op = CompareOp::eq;
   bool optional = false;  // reached through `?.`
-  const ed::Builtin* builtin = nullptr;
+  const expr_detail::Builtin* builtin = nullptr;
   std::vector<std::unique_ptr<ExprNode>> kids;
   int depth = 1;
 };

@@ -18,7 +18,8 @@ std::string clock_now() {
 
 std::string duration_text(double s) {
   char buf[32];
-  if (s < 60) std::snprintf(buf, sizeof buf, "%.2fs", s);
+  if (s < 1) std::snprintf(buf, sizeof buf, "%dms", static_cast<int>(s * 1000 + 0.5));
+  else if (s < 60) std::snprintf(buf, sizeof buf, "%.2fs", s);
   else if (s < 3600) std::snprintf(buf, sizeof buf, "%dm%02ds", static_cast<int>(s) / 60, static_cast<int>(s) % 60);
   else std::snprintf(buf, sizeof buf, "%dh%02dm", static_cast<int>(s) / 3600, (static_cast<int>(s) % 3600) / 60);
   return buf;

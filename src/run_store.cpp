@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <iterator>
@@ -227,10 +228,39 @@ class Row {
   std::string problem_;
 };
 
+// "INSERT INTO table (a, b) VALUES (:a, :b)" for a comma-separated column list.
+std::string insert_sql(std::string_view table, std::string_view columns) {
+  std::string values;
+  for (std::size_t start = 0; start < columns.size();) {
+    std::size_t end = std::min(columns.find(", ", start), columns.size());
+    values += (values.empty() ? ":" : ", :") + std::string(columns.substr(start, end - start));
+    start = end + 2;
+  }
+  return "INSERT INTO " + std::string(table) + " (" + std::string(columns) + ") VALUES (" +
+         values + ")";
+}
+
+// "a = :a, b = :b" for a comma-separated column list; `source` replaces ":" in upserts.
+std::string assignments(std::string_view columns, std::string_view source = ":") {
+  std::string out;
+  for (std::size_t start = 0; start < columns.size();) {
+    std::size_t end = std::min(columns.find(", ", start), columns.size());
+    std::string column(columns.substr(start, end - start));
+    out += (out.empty() ? "" : ", ") + column + " = " + std::string(source) + column;
+    start = end + 2;
+  }
+  return out;
+}
+
+// Column lists in the order the read_* and bind_* functions below use them.
 constexpr const char* kRunColumns =
     "id, workflow, run_name, parent_run_id, file_path, spec_text, spec_hash, params, status, "
     "error_name, error_message, attempt, exit_code, created_at, started_at, finished_at, pid, "
     "pid_start, host, user, command_line";
+constexpr const char* kRunUpdated =
+    "status, error_name, error_message, attempt, exit_code, started_at, finished_at, pid, "
+    "pid_start, host, user, command_line";
+constexpr const char* kRunSnapshot = "file_path, spec_text, spec_hash, params";
 
 RunRecord read_run(Row& row) {
   RunRecord r;
@@ -258,9 +288,9 @@ RunRecord read_run(Row& row) {
   return r;
 }
 
-constexpr const char* kAttemptColumns =
-    "run_id, attempt, status, exit_code, error_name, error_message, started_at, finished_at, "
-    "pid, pid_start, host";
+constexpr const char* kAttemptKey = "run_id, attempt";
+constexpr const char* kAttemptFields =
+    "status, exit_code, error_name, error_message, started_at, finished_at, pid, pid_start, host";
 
 RunAttemptRecord read_attempt(Row& row) {
   RunAttemptRecord a;
@@ -278,9 +308,10 @@ RunAttemptRecord read_attempt(Row& row) {
   return a;
 }
 
-constexpr const char* kJobColumns =
-    "id, run_id, run_attempt, job, leg, matrix, display_name, status, skip_reason, error_name, "
-    "error_message, outputs, job_attempt, started_at, finished_at";
+// Written by insert and update; the row is identified by id, run_id and run_attempt.
+constexpr const char* kJobFields =
+    "job, leg, matrix, display_name, status, skip_reason, error_name, error_message, outputs, "
+    "job_attempt, started_at, finished_at";
 
 JobInstanceRecord read_job(Row& row) {
   JobInstanceRecord j;
@@ -302,9 +333,10 @@ JobInstanceRecord read_job(Row& row) {
   return j;
 }
 
-constexpr const char* kStageColumns =
-    "id, job_instance_id, stage_index, stage_key, name, attempt, status, exit_code, error_name, "
-    "error_message, outputs, started_at, finished_at, external_id";
+// Written by insert and update; the row is identified by id and job_instance_id.
+constexpr const char* kStageFields =
+    "stage_index, stage_key, name, attempt, status, exit_code, error_name, error_message, "
+    "outputs, started_at, finished_at, external_id";
 
 StageRecord read_stage(Row& row) {
   StageRecord s;
@@ -423,6 +455,7 @@ struct RunStore::Impl {
   Result<void> use_wal();
   Result<std::int64_t> identify();
   Result<void> migrate();
+  Result<void> prepare_statements();
   Result<StmtHandle> prepare(const char* sql, bool cached);
   Result<void> exec(const std::string& sql);
 
@@ -502,67 +535,37 @@ Result<void> RunStore::Impl::connect() {
   if (*version < kSchemaVersion) {
     if (auto r = migrate(); !r) return r;
   }
+  return prepare_statements();
+}
 
+// Prepares the statements of every hot write once for the life of the connection.
+Result<void> RunStore::Impl::prepare_statements() {
+  const std::string attempt_columns = std::string(kAttemptKey) + ", " + kAttemptFields;
+  const std::string job_columns = std::string("run_id, run_attempt, ") + kJobFields;
+  const std::string stage_columns = std::string("job_instance_id, ") + kStageFields;
   struct Cached {
     StmtHandle* slot;
-    const char* sql;
+    std::string sql;
   };
   const Cached cached[] = {
       {&begin, "BEGIN IMMEDIATE"},
       {&commit, "COMMIT"},
       {&rollback, "ROLLBACK"},
-      {&insert_run,
-       "INSERT INTO runs (id, workflow, run_name, parent_run_id, file_path, spec_text, "
-       "spec_hash, params, status, error_name, error_message, attempt, exit_code, created_at, "
-       "started_at, finished_at, pid, pid_start, host, user, command_line) VALUES (:id, "
-       ":workflow, :run_name, :parent_run_id, :file_path, :spec_text, :spec_hash, :params, "
-       ":status, :error_name, :error_message, :attempt, :exit_code, :created_at, :started_at, "
-       ":finished_at, :pid, :pid_start, :host, :user, :command_line)"},
-      {&update_run,
-       "UPDATE runs SET status = :status, error_name = :error_name, error_message = "
-       ":error_message, attempt = :attempt, exit_code = :exit_code, started_at = :started_at, "
-       "finished_at = :finished_at, pid = :pid, pid_start = :pid_start, host = :host, user = "
-       ":user, command_line = :command_line WHERE id = :id"},
-      {&upsert_attempt,
-       "INSERT INTO run_attempts (run_id, attempt, status, exit_code, error_name, "
-       "error_message, started_at, finished_at, pid, pid_start, host) VALUES (:run_id, "
-       ":attempt, :status, :exit_code, :error_name, :error_message, :started_at, :finished_at, "
-       ":pid, :pid_start, :host) ON CONFLICT (run_id, attempt) DO UPDATE SET status = "
-       "excluded.status, exit_code = excluded.exit_code, error_name = excluded.error_name, "
-       "error_message = excluded.error_message, started_at = excluded.started_at, finished_at "
-       "= excluded.finished_at, pid = excluded.pid, pid_start = excluded.pid_start, host = "
-       "excluded.host"},
-      {&update_snapshot,
-       "UPDATE runs SET file_path = :file_path, spec_text = :spec_text, spec_hash = "
-       ":spec_hash, params = :params WHERE id = :id"},
+      {&insert_run, insert_sql("runs", kRunColumns)},
+      {&update_run, "UPDATE runs SET " + assignments(kRunUpdated) + " WHERE id = :id"},
+      {&upsert_attempt, insert_sql("run_attempts", attempt_columns) + " ON CONFLICT (" +
+                            kAttemptKey + ") DO UPDATE SET " +
+                            assignments(kAttemptFields, "excluded.")},
+      {&update_snapshot, "UPDATE runs SET " + assignments(kRunSnapshot) + " WHERE id = :id"},
       {&delete_run, "DELETE FROM runs WHERE id = :id"},
-      {&insert_job,
-       "INSERT INTO job_instances (run_id, run_attempt, job, leg, matrix, display_name, "
-       "status, skip_reason, error_name, error_message, outputs, job_attempt, started_at, "
-       "finished_at) VALUES (:run_id, :run_attempt, :job, :leg, :matrix, :display_name, "
-       ":status, :skip_reason, :error_name, :error_message, :outputs, :job_attempt, "
-       ":started_at, :finished_at)"},
-      {&update_job,
-       "UPDATE job_instances SET job = :job, leg = :leg, matrix = :matrix, display_name = "
-       ":display_name, status = :status, skip_reason = :skip_reason, error_name = :error_name, "
-       "error_message = :error_message, outputs = :outputs, job_attempt = :job_attempt, "
-       "started_at = :started_at, finished_at = :finished_at WHERE id = :id"},
-      {&insert_stage,
-       "INSERT INTO stages (job_instance_id, stage_index, stage_key, name, attempt, status, "
-       "exit_code, error_name, error_message, outputs, started_at, finished_at, external_id) "
-       "VALUES (:job_instance_id, :stage_index, :stage_key, :name, :attempt, :status, "
-       ":exit_code, :error_name, :error_message, :outputs, :started_at, :finished_at, "
-       ":external_id)"},
-      {&update_stage,
-       "UPDATE stages SET stage_index = :stage_index, stage_key = :stage_key, name = :name, "
-       "attempt = :attempt, status = :status, exit_code = :exit_code, error_name = "
-       ":error_name, error_message = :error_message, outputs = :outputs, started_at = "
-       ":started_at, finished_at = :finished_at, external_id = :external_id WHERE id = :id"},
-      {&append_log,
-       "INSERT INTO logs (stage_id, stream, at, text) VALUES (:stage_id, :stream, :at, :text)"},
+      {&insert_job, insert_sql("job_instances", job_columns)},
+      {&update_job, "UPDATE job_instances SET " + assignments(kJobFields) + " WHERE id = :id"},
+      {&insert_stage, insert_sql("stages", stage_columns)},
+      {&update_stage, "UPDATE stages SET " + assignments(kStageFields) + " WHERE id = :id"},
+      {&append_log, insert_sql("logs", "stage_id, stream, at, text")},
   };
   for (const Cached& c : cached) {
-    auto stmt = prepare(c.sql, true);
+    auto stmt = prepare(c.sql.c_str(), true);
     if (!stmt) return open_error(sqlite3_errmsg(db.get()));
     *c.slot = std::move(*stmt);
   }
@@ -908,7 +911,7 @@ Result<std::vector<RunRecord>> RunStore::list_runs(const RunFilter& f) {
 
 Result<std::vector<RunAttemptRecord>> RunStore::run_attempts(const std::string& run_id) {
   Impl& d = *impl_;
-  auto stmt = d.prepare((std::string("SELECT ") + kAttemptColumns +
+  auto stmt = d.prepare((std::string("SELECT ") + kAttemptKey + ", " + kAttemptFields +
                          " FROM run_attempts WHERE run_id = :run_id ORDER BY attempt")
                             .c_str(),
                         false);
@@ -921,7 +924,7 @@ Result<std::vector<RunAttemptRecord>> RunStore::run_attempts(const std::string& 
 Result<std::vector<JobInstanceRecord>> RunStore::job_instances(const std::string& run_id,
                                                                 int attempt) {
   Impl& d = *impl_;
-  std::string sql = std::string("SELECT ") + kJobColumns +
+  std::string sql = std::string("SELECT id, run_id, run_attempt, ") + kJobFields +
                     " FROM job_instances WHERE run_id = :run_id" +
                     (attempt > 0 ? " AND run_attempt = :attempt" : "") + " ORDER BY id";
   auto stmt = d.prepare(sql.c_str(), false);
@@ -934,7 +937,7 @@ Result<std::vector<JobInstanceRecord>> RunStore::job_instances(const std::string
 
 Result<std::vector<StageRecord>> RunStore::stages(std::int64_t job_instance_id) {
   Impl& d = *impl_;
-  auto stmt = d.prepare((std::string("SELECT ") + kStageColumns +
+  auto stmt = d.prepare((std::string("SELECT id, job_instance_id, ") + kStageFields +
                          " FROM stages WHERE job_instance_id = :id ORDER BY id")
                             .c_str(),
                         false);

@@ -4,26 +4,21 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <random>
-#include <set>
 #include <sstream>
-#include <thread>
-#include <unordered_map>
 
+#include "run_state.hpp"
 #include "stage_exec.hpp"
-#include "wf/dag.hpp"
 #include "wf/datetime.hpp"
 #include "wf/expr.hpp"
+#include "wf/matrix.hpp"
 #include "wf/params.hpp"
-#include "wf/process.hpp"
 #include "wf/signals.hpp"
 
 namespace wf {
-
-namespace {
-
-using Clock = std::chrono::steady_clock;
 
 TimeMs now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -32,9 +27,6 @@ TimeMs now_ms() {
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-bool has_template(const std::string& s) { return s.find("${{") != std::string::npos; }
-
-// Seconds from a rendered value ("600", 600, 1.5); error for anything else.
 Result<double> to_seconds(const Json& v, const std::string& what) {
   if (v.is_number()) return v.get<double>();
   if (v.is_string()) {
@@ -48,122 +40,79 @@ Result<double> to_seconds(const Json& v, const std::string& what) {
   return Error(what + " must be a number of seconds, got " + v.dump(), "StageError");
 }
 
-enum class JobState { Pending, Running, Done };
+double RetryPolicy::delay_before(int n) const {
+  double d = !delay ? std::pow(1.2, n) : exponential ? *delay * std::pow(2.0, n - 1) : *delay;
+  if (max_delay) d = std::min(d, *max_delay);
+  return std::max(0.0, d);
+}
 
-// One job instance (a job, or later one matrix leg) while it runs.
-struct Instance {
-  int job = -1;
+Result<RetryPolicy> parse_retry(const Json& v) {
+  RetryPolicy p;
+  auto count_of = [](const Json& c) -> std::optional<int> {
+    if (c.is_number_integer() && c.get<long long>() >= 0) return static_cast<int>(c.get<long long>());
+    if (c.is_number_float() && c.get<double>() >= 0 && std::floor(c.get<double>()) == c.get<double>())
+      return static_cast<int>(c.get<double>());
+    if (c.is_string()) {
+      try {
+        std::size_t used = 0;
+        int n = std::stoi(c.get<std::string>(), &used);
+        if (used == c.get<std::string>().size() && n >= 0) return n;
+      } catch (...) {
+      }
+    }
+    return std::nullopt;
+  };
+  if (v.is_null()) return p;
+  if (!v.is_object()) {
+    auto n = count_of(v);
+    if (!n) return Error("retry must be a whole number >= 0, got " + v.dump(), "StageError");
+    p.count = *n;
+    return p;
+  }
+  for (auto it = v.begin(); it != v.end(); ++it) {
+    std::string k = it.key();
+    std::replace(k.begin(), k.end(), '_', '-');
+    if (k == "count") {
+      auto n = count_of(it.value());
+      if (!n) return Error("retry.count must be a whole number >= 0, got " + it.value().dump(), "StageError");
+      p.count = *n;
+    } else if (k == "delay" || k == "max-delay") {
+      auto s = to_seconds(it.value(), "retry." + k);
+      if (!s.ok()) return s.error();
+      (k == "delay" ? p.delay : p.max_delay) = *s;
+    } else if (k == "backoff") {
+      std::string b = it.value().is_string() ? it.value().get<std::string>() : "";
+      if (b != "fixed" && b != "exponential")
+        return Error("retry.backoff must be 'fixed' or 'exponential', got " + it.value().dump(), "StageError");
+      p.exponential = b == "exponential";
+    } else {
+      return Error("unknown key '" + it.key() + "' in retry (count, delay, backoff, max-delay)", "StageError");
+    }
+  }
+  return p;
+}
+
+std::string Run::mask(const std::string& s) const { return secrets_.empty() ? s : mask_text(s, secrets_); }
+Json Run::mask(const Json& j) const { return secrets_.empty() ? j : mask_json(j, secrets_); }
+
+void Run::check(const Result<void>& r) {
+  if (!r.ok() && store_error_.message.empty()) store_error_ = r.error();
+}
+
+void Run::check_id(const Result<std::int64_t>& r, std::int64_t& id) {
+  if (r.ok()) id = *r;
+  else if (store_error_.message.empty()) store_error_ = r.error();
+}
+
+JobInstanceRecord Run::new_instance_record(int job, const std::string& display) const {
   JobInstanceRecord rec;
-  Clock::time_point started;
-  std::optional<Clock::time_point> deadline;  // job timeout
-  std::size_t next_stage = 0;
-  bool failed = false;     // a stage failed (not continue-on-error)
-  bool cancelled = false;
-  Error error;
-  Json stages = Json::object();  // the stages namespace
-  Json merged = Json::object();  // merged stage outputs
-  std::map<std::string, std::string> env;  // base + workflow + job env
-  Json env_json = Json::object();          // the `env` namespace
-  // The stage in flight.
-  bool in_stage = false;
-  StageRecord stage;
-  std::string stage_name;
-  Clock::time_point stage_started;
-  std::optional<ProcessId> pid;
-  std::optional<Clock::time_point> timer;   // sleep end or retry delay end
-  bool timer_is_retry = false;
-  bool timer_is_deadline = false;  // a sleep cut short by a timeout
-  bool stage_timed_by_job = false;
-  std::string output_file;
-  int retries_done = 0;
-};
-
-class Run {
- public:
-  Run(const Workflow& w, const std::string& spec_text, const Json& params, const std::vector<std::string>& secrets,
-      const Json& masked_params, const RunOptions& opts, RunStore& store, Reporter& rep)
-      : w_(w), spec_text_(spec_text), params_(params), secrets_(secrets), masked_params_(masked_params),
-        opts_(opts), store_(store), rep_(rep), procs_(opts.kill_grace) {}
-
-  Result<RunOutcome> execute();
-
- private:
-  // --- recording (all masked) ---
-  std::string mask(const std::string& s) const { return secrets_.empty() ? s : mask_text(s, secrets_); }
-  Json mask(const Json& j) const { return secrets_.empty() ? j : mask_json(j, secrets_); }
-  void check(const Result<void>& r) {
-    if (!r.ok() && store_error_.message.empty()) store_error_ = r.error();
-  }
-  void check_id(const Result<std::int64_t>& r, std::int64_t& id) {
-    if (r.ok()) id = *r;
-    else if (store_error_.message.empty()) store_error_ = r.error();
-  }
-
-  // --- expression scope ---
-  Json base_vars() const;
-  Json job_vars(int job) const;
-  Json stage_vars(const Instance& in) const;
-  Result<Json> render(const Text& t, const Json& vars, bool any_failed = false) const;
-  Result<std::string> render_string(const Text& t, const Json& vars) const;
-
-  // --- jobs ---
-  void start_ready_jobs();
-  void decide_and_start(int job);
-  void finish_job(int job, Status st, const std::string& reason, const Json& outputs, const Error& err);
-  void skip_job(int job, const std::string& reason);
-  void start_instance(int job);
-  void advance(Instance& in);
-  void finish_instance(Instance& in);
-
-  // --- stages ---
-  bool begin_stage(Instance& in, const Stage& s);  // false: the stage finished at once
-  void end_stage(Instance& in, Status st, const Error& err, const Json& outputs, int exit_code);
-  void on_exit(const ProcessExit& e);
-  void on_timer(Instance& in);
-  void cancel_everything(const std::string& reason, bool immediate);
-
-  const Workflow& w_;
-  const std::string& spec_text_;
-  const Json& params_;
-  const std::vector<std::string>& secrets_;
-  const Json& masked_params_;
-  const RunOptions& opts_;
-  RunStore& store_;
-  Reporter& rep_;
-  ProcessSet procs_;
-
-  RunRecord run_;
-  JobGraph graph_;
-  std::vector<JobState> state_;
-  std::vector<Status> status_;
-  std::vector<Json> outputs_;
-  std::vector<std::string> reasons_;
-  std::vector<Error> errors_;
-  std::vector<int> remaining_needs_;
-  std::vector<bool> selected_;
-  std::vector<bool> excluded_;
-  std::set<int> ready_;
-  std::vector<std::unique_ptr<Instance>> running_;
-  std::unordered_map<ProcessId, Instance*> by_pid_;
-  int max_parallel_ = 1;
-  int jobs_done_ = 0;
-  int jobs_total_ = 0;
-  Clock::time_point started_;
-  std::optional<Clock::time_point> deadline_;
-  bool cancelling_ = false;
-  bool timed_out_ = false;
-  bool fail_fast_hit_ = false;
-  std::string cancel_reason_;
-  Error store_error_;
-  Json env_json_ = Json::object();
-  std::map<std::string, std::string> base_env_;
-  Json jobs_ns_ = Json::object();
-  std::string tmp_dir_;
-  std::string logical_date_;
-  std::vector<FailedStage> failed_stages_;
-  std::vector<JobEvent> job_events_;
-  Json result_jobs_ = Json::object();
-};
+  rec.run_id = run_.id;
+  rec.run_attempt = run_.attempt;
+  rec.job = w_.jobs[job].name;
+  rec.display_name = display;
+  rec.started_at = now_ms();
+  return rec;
+}
 
 Json Run::base_vars() const {
   Json v = Json::object();
@@ -181,7 +130,7 @@ Json Run::job_vars(int job) const {
   Json v = base_vars();
   Json needs = Json::object();
   for (int n : graph_.needs[job])
-    needs[w_.jobs[n].name] = {{"result", result_word(status_[n])}, {"outputs", outputs_[n]}};
+    needs[w_.jobs[n].name] = {{"result", result_word(status_[n])}, {"outputs", outputs_[n]}, {"legs", legs_json_[n]}};
   v["needs"] = std::move(needs);
   return v;
 }
@@ -190,6 +139,7 @@ Json Run::stage_vars(const Instance& in) const {
   Json v = job_vars(in.job);
   v["env"] = in.env_json;
   v["stages"] = in.stages;
+  v["matrix"] = in.matrix;
   v["retry"] = in.retries_done;
   return v;
 }
@@ -211,17 +161,65 @@ Result<std::string> Run::render_string(const Text& t, const Json& vars) const {
   return to_text(*r);
 }
 
+// Renders every string inside a JSON value (a strategy, say); whole templates keep their type.
+Result<Json> Run::render_json(const Json& value, const Json& vars) const {
+  if (value.is_string()) {
+    const std::string& s = value.get_ref<const std::string&>();
+    if (!has_template(s)) return value;
+    return render(Text{s, {}}, vars);
+  }
+  if (value.is_array()) {
+    Json out = Json::array();
+    for (const auto& e : value) {
+      auto r = render_json(e, vars);
+      if (!r.ok()) return r;
+      out.push_back(*r);
+    }
+    return out;
+  }
+  if (value.is_object()) {
+    Json out = Json::object();
+    for (auto it = value.begin(); it != value.end(); ++it) {
+      auto r = render_json(it.value(), vars);
+      if (!r.ok()) return r;
+      out[it.key()] = *r;
+    }
+    return out;
+  }
+  return value;
+}
+
 void Run::skip_job(int job, const std::string& reason) {
-  JobInstanceRecord rec;
-  rec.run_id = run_.id;
-  rec.run_attempt = run_.attempt;
-  rec.job = w_.jobs[job].name;
-  rec.display_name = rec.job;
+  JobInstanceRecord rec = new_instance_record(job, w_.jobs[job].name);
   rec.status = reason == "cancelled" ? Status::Cancel : Status::Skip;
   rec.skip_reason = reason;
-  rec.started_at = rec.finished_at = now_ms();
+  rec.finished_at = rec.started_at;
   check_id(store_.insert_job_instance(rec), rec.id);
+  JobEvent e{w_.jobs[job].name, rec.status, 0, reason};
+  job_events_.push_back(e);
+  rep_.job_finished(e);
+  result_jobs_[w_.jobs[job].name] = {
+      {"status", to_string(rec.status)}, {"reason", reason}, {"outputs", Json::object()}, {"stages", Json::object()}};
   finish_job(job, rec.status, reason, Json::object(), Error());
+}
+
+// A job that fails before any leg ran (its `if`, its matrix).
+void Run::fail_job_early(int job, const Error& err_in, const std::string& where) {
+  const Job& j = w_.jobs[job];
+  Error err(mask(err_in.message), err_in.name.empty() ? "TemplateError" : err_in.name);
+  JobInstanceRecord rec = new_instance_record(job, j.name);
+  rec.status = Status::Failed;
+  rec.error_name = err.name;
+  rec.error_message = err.message;
+  rec.finished_at = rec.started_at;
+  check_id(store_.insert_job_instance(rec), rec.id);
+  JobEvent e{j.name, Status::Failed, 0, err.name + ": " + err.message};
+  job_events_.push_back(e);
+  rep_.job_finished(e);
+  result_jobs_[j.name] = {{"status", "FAILED"}, {"errors", {{"name", err.name}, {"message", err.message}}},
+                          {"outputs", Json::object()}, {"stages", Json::object()}};
+  failed_stages_.push_back({j.name, where, err.name + ": " + err.message, {}});
+  finish_job(job, Status::Failed, where, Json::object(), err);
 }
 
 void Run::finish_job(int job, Status st, const std::string& reason, const Json& outputs, const Error& err) {
@@ -231,53 +229,37 @@ void Run::finish_job(int job, Status st, const std::string& reason, const Json& 
   reasons_[job] = reason;
   errors_[job] = err;
   ++jobs_done_;
+  active_.erase(job);
   jobs_ns_[w_.jobs[job].name] = {{"status", to_string(st)}, {"outputs", outputs}};
   for (int d : graph_.dependents[job])
     if (--remaining_needs_[d] == 0 && state_[d] == JobState::Pending) ready_.insert(d);
-  if (st == Status::Skip || st == Status::Cancel) {
-    JobEvent e{w_.jobs[job].name, st, 0, reason};
-    job_events_.push_back(e);
-    rep_.job_finished(e);
-    Json jr = {{"status", to_string(st)}, {"reason", reason}, {"outputs", Json::object()}, {"stages", Json::object()}};
-    result_jobs_[w_.jobs[job].name] = jr;
-  }
   if (st == Status::Failed && !w_.jobs[job].continue_on_error && opts_.fail_fast && !cancelling_) {
     fail_fast_hit_ = true;
     cancel_everything("fail-fast: job '" + w_.jobs[job].name + "' failed", false);
   }
 }
 
+// Decides ready jobs (they need no slot for that), then starts legs in file order while
+// there are slots.
 void Run::start_ready_jobs() {
   while (!ready_.empty()) {
     int job = *ready_.begin();
-    if (cancelling_) {
-      ready_.erase(ready_.begin());
-      skip_job(job, "cancelled");
-      continue;
-    }
-    // Skips and instant decisions do not need a slot; starting an instance does.
-    if (static_cast<int>(running_.size()) >= max_parallel_) {
-      // Look for a job that will be skipped anyway, so it does not wait for a slot.
-      bool progressed = false;
-      for (auto it = ready_.begin(); it != ready_.end(); ++it) {
-        int j = *it;
-        if (!selected_[j] || excluded_[j]) {
-          ready_.erase(it);
-          decide_and_start(j);
-          progressed = true;
-          break;
-        }
-      }
-      if (!progressed) return;
-      continue;
-    }
     ready_.erase(ready_.begin());
-    decide_and_start(job);
+    if (cancelling_) skip_job(job, "cancelled");
+    else decide(job);
+  }
+  for (auto it = active_.begin(); it != active_.end() && static_cast<int>(running_.size()) < max_parallel_;) {
+    int job = *it;
+    JobRun& jr = *jobruns_[job];
+    while (jr.next_leg < jr.legs.size() && static_cast<int>(running_.size()) < max_parallel_ &&
+           (jr.max_parallel <= 0 || jr.running < jr.max_parallel))
+      start_instance(job);
+    it = jr.next_leg >= jr.legs.size() ? active_.erase(it) : std::next(it);
   }
 }
 
-// Trigger rule and `if` (FORMAT §5.2), then start or skip.
-void Run::decide_and_start(int job) {
+// Trigger rule and `if` (FORMAT §5.2), then the legs to run, or a skip.
+void Run::decide(int job) {
   const Job& j = w_.jobs[job];
   if (excluded_[job]) return skip_job(job, "excluded");
   if (!selected_[job]) return skip_job(job, "not selected");
@@ -290,19 +272,22 @@ void Run::decide_and_start(int job) {
   bool if_decides = false;
   if (j.if_cond) {
     const std::string& c = j.if_cond->value;
+    std::vector<Reference> refs;
     if (has_template(c)) {
       auto tpl = Template::parse(c);
-      if_decides = tpl.ok() && tpl->calls_status_function();
-      if (tpl.ok())
-        for (const auto& r : tpl->references())
-          if (r.path.size() >= 3 && r.path[0] == "needs" && r.path[2] == "result") if_decides = true;
+      if (tpl.ok()) {
+        if_decides = tpl->calls_status_function();
+        refs = tpl->references();
+      }
     } else {
       auto e = Expression::parse(c, true);
-      if_decides = e.ok() && e->calls_status_function();
-      if (e.ok())
-        for (const auto& r : e->references())
-          if (r.path.size() >= 3 && r.path[0] == "needs" && r.path[2] == "result") if_decides = true;
+      if (e.ok()) {
+        if_decides = e->calls_status_function();
+        refs = e->references();
+      }
     }
+    for (const auto& r : refs)
+      if (r.path.size() >= 3 && r.path[0] == "needs" && r.path[2] == "result") if_decides = true;
   }
   if (!if_decides && !needs.empty()) {
     bool all_skipped = std::all_of(needs.begin(), needs.end(), [](Status s) { return s == Status::Skip; });
@@ -328,47 +313,83 @@ void Run::decide_and_start(int job) {
     Json vars = job_vars(job);
     EvalContext ctx{&vars, any_failed, cancelling_};
     auto r = evaluate_condition(j.if_cond->value, ctx);
-    if (!r.ok()) {
-      JobInstanceRecord rec;
-      rec.run_id = run_.id;
-      rec.run_attempt = run_.attempt;
-      rec.job = j.name;
-      rec.display_name = j.name;
-      rec.status = Status::Failed;
-      rec.error_name = "TemplateError";
-      rec.error_message = mask(r.error().message);
-      rec.started_at = rec.finished_at = now_ms();
-      check_id(store_.insert_job_instance(rec), rec.id);
-      Error err(rec.error_message, "TemplateError");
-      JobEvent e{j.name, Status::Failed, 0, "TemplateError: " + rec.error_message};
-      job_events_.push_back(e);
-      rep_.job_finished(e);
-      result_jobs_[j.name] = {{"status", "FAILED"}, {"errors", {{"name", err.name}, {"message", err.message}}},
-                              {"outputs", Json::object()}, {"stages", Json::object()}};
-      failed_stages_.push_back({j.name, "if", "TemplateError: " + rec.error_message, {}});
-      return finish_job(job, Status::Failed, "if", Json::object(), err);
-    }
+    if (!r.ok()) return fail_job_early(job, Error(r.error().message, "TemplateError"), "if");
     if (!*r) return skip_job(job, "if");
   }
-  start_instance(job);
+  auto jr = std::make_unique<JobRun>();
+  jr->started = Clock::now();
+  if (auto r = expand_legs(job, *jr); !r.ok()) return fail_job_early(job, r.error(), "strategy");
+  jr->leg_status.assign(jr->legs.size(), Status::Wait);
+  jr->leg_outputs.assign(jr->legs.size(), Json::object());
+  jobruns_[job] = std::move(jr);
+  state_[job] = JobState::Running;
+  active_.insert(job);
+}
+
+// The matrix legs of a job (one empty leg without a strategy), rendered with the job's scope
+// so that a matrix may come from upstream outputs.
+Result<void> Run::expand_legs(int job, JobRun& jr) {
+  const Job& j = w_.jobs[job];
+  if (!j.strategy.is_object()) {
+    jr.legs = {Json::object()};
+    jr.names = {j.name};
+    return {};
+  }
+  Json vars = job_vars(job);
+  auto strategy = render_json(j.strategy, vars);
+  if (!strategy.ok()) return Error(strategy.error().message, "TemplateError");
+  Json matrix = Json::object(), include = Json::array(), exclude = Json::array();
+  for (auto it = strategy->begin(); it != strategy->end(); ++it) {
+    std::string k = it.key();
+    std::replace(k.begin(), k.end(), '_', '-');
+    if (k == "matrix") matrix = it.value();
+    else if (k == "include") include = it.value();
+    else if (k == "exclude") exclude = it.value();
+    else if (k == "max-parallel") {
+      auto n = to_seconds(it.value(), "strategy.max-parallel");
+      if (!n.ok() || *n < 0 || std::floor(*n) != *n)
+        return Error("strategy.max-parallel must be a whole number >= 0, got " + it.value().dump(), "StageError");
+      jr.max_parallel = static_cast<int>(*n);
+    } else if (k == "fail-fast") {
+      if (!it.value().is_boolean() && !it.value().is_null())
+        return Error("strategy.fail-fast must be true or false, got " + it.value().dump(), "StageError");
+      jr.fail_fast = it.value().is_boolean() && it.value().get<bool>();
+    }
+  }
+  if (matrix.is_null()) matrix = Json::object();
+  if (!matrix.is_object())
+    return Error("the matrix of job '" + j.name + "' must be a map of keys to lists, got " + matrix.dump(), "StageError");
+  auto parts = split_matrix(matrix, j.matrix_keys, include.is_null() ? Json::array() : include,
+                            exclude.is_null() ? Json::array() : exclude);
+  if (!parts.ok()) return Error(parts.error().message, "StageError");
+  auto legs = expand_matrix(*parts, static_cast<std::size_t>(opts_.max_legs));
+  if (!legs.ok()) return Error(legs.error().message, "StageError");
+  std::vector<std::string> order = matrix_key_order(*parts);
+  jr.legs = std::move(*legs);
+  for (const auto& leg : jr.legs) jr.names.push_back(leg_display_name(j.name, leg, order));
+  return {};
 }
 
 void Run::start_instance(int job) {
   const Job& j = w_.jobs[job];
+  JobRun& jr = *jobruns_[job];
   auto in = std::make_unique<Instance>();
   in->job = job;
+  in->leg = static_cast<int>(jr.next_leg++);
+  in->matrix = jr.legs[in->leg];
   in->started = Clock::now();
-  in->rec.run_id = run_.id;
-  in->rec.run_attempt = run_.attempt;
-  in->rec.job = j.name;
-  in->rec.display_name = j.name;
-  in->rec.started_at = now_ms();
+  in->rec = new_instance_record(job, jr.names[in->leg]);
+  in->rec.leg = in->leg;
+  in->rec.matrix = mask(in->matrix);
   in->env = base_env_;
   in->env_json = env_json_;
-  state_[job] = JobState::Running;
+  for (auto it = in->matrix.begin(); it != in->matrix.end(); ++it)
+    in->env[matrix_env_name(it.key())] = to_text(it.value());
+  ++jr.running;
   Error setup_error;
   if (!j.env.empty()) {
     Json vars = job_vars(job);
+    vars["matrix"] = in->matrix;
     for (const auto& [k, v] : j.env) {
       vars["env"] = in->env_json;
       auto r = render_string(v, vars);
@@ -381,7 +402,9 @@ void Run::start_instance(int job) {
     }
   }
   if (j.timeout && setup_error.message.empty()) {
-    auto r = render(*j.timeout, job_vars(job));
+    Json vars = job_vars(job);
+    vars["matrix"] = in->matrix;
+    auto r = render(*j.timeout, vars);
     Result<double> secs = r.ok() ? to_seconds(*r, "job timeout") : Result<double>(r.error());
     if (!secs.ok()) setup_error = secs.error();
     else if (*secs > 0)
@@ -394,399 +417,68 @@ void Run::start_instance(int job) {
     raw->failed = true;
     raw->error = Error(mask(setup_error.message), setup_error.name.empty() ? "TemplateError" : setup_error.name);
     raw->next_stage = j.stages.size();
-    failed_stages_.push_back({j.name, "(job)", raw->error.name + ": " + raw->error.message, {}});
+    failed_stages_.push_back({raw->rec.display_name, "(job)", raw->error.name + ": " + raw->error.message, {}});
   }
 }
 
-// Runs stages that finish at once until one needs a process or a timer, or the job ends.
-void Run::advance(Instance& in) {
-  const Job& j = w_.jobs[in.job];
-  while (!in.in_stage) {
-    if (in.next_stage >= j.stages.size()) {
-      finish_instance(in);
-      return;
-    }
-    if (cancelling_) {
-      in.cancelled = true;
-      finish_instance(in);
-      return;
-    }
-    const Stage& s = j.stages[in.next_stage];
-    if (begin_stage(in, s)) return;  // a process or timer is in flight
-  }
-}
-
-bool Run::begin_stage(Instance& in, const Stage& s) {
-  const Job& j = w_.jobs[in.job];
-  in.in_stage = true;
-  in.stage = StageRecord();
-  in.stage.job_instance_id = in.rec.id;
-  in.stage.index = static_cast<int>(in.next_stage);
-  in.stage.attempt = in.retries_done + 1;
-  in.stage_started = Clock::now();
-  in.stage.started_at = now_ms();
-  in.pid.reset();
-  in.timer.reset();
-  in.timer_is_retry = false;
-  in.timer_is_deadline = false;
-  in.output_file.clear();
-  in.stage_timed_by_job = false;
-
-  // Name and key: `name`/`id` may use matrix expressions only.
-  Json vars;
-  bool have_vars = false;
-  auto vars_ref = [&]() -> const Json& {
-    if (!have_vars) {
-      vars = stage_vars(in);
-      have_vars = true;
-    }
-    return vars;
-  };
-  std::string name = s.name ? s.name->value : (s.id ? s.id->value : "stage");
-  if (s.name && has_template(name)) {
-    auto r = render_string(*s.name, vars_ref());
-    if (r.ok()) name = *r;
-  }
-  std::string key = s.id ? s.id->value : name;
-  if (s.id && has_template(key)) {
-    auto r = render_string(*s.id, vars_ref());
-    if (r.ok()) key = *r;
-  }
-  in.stage.name = name;
-  in.stage.stage_key = key;
-  in.stage_name = name;
-
-  // `if`: a failed job runs only stages whose `if` asks for failure()/always().
-  bool run_it = !in.failed;
-  Error err;
-  if (s.if_cond) {
-    bool status_fn = false;
-    if (has_template(s.if_cond->value)) {
-      auto tpl = Template::parse(s.if_cond->value);
-      status_fn = tpl.ok() && tpl->calls_status_function();
-    } else {
-      auto e = Expression::parse(s.if_cond->value, true);
-      status_fn = e.ok() && e->calls_status_function();
-    }
-    if (!in.failed || status_fn) {
-      EvalContext ctx{&vars_ref(), in.failed, cancelling_};
-      auto r = evaluate_condition(s.if_cond->value, ctx);
-      if (!r.ok()) err = Error(r.error().message, "TemplateError");
-      else run_it = *r;
-    }
-  }
-  check_id(store_.insert_stage(in.stage), in.stage.id);
-  if (!err.message.empty()) {
-    end_stage(in, Status::Failed, err, Json::object(), -1);
-    return false;
-  }
-  if (!run_it) {
-    end_stage(in, Status::Skip, Error(), Json::object(), -1);
-    return false;
-  }
-  rep_.stage_started(in.rec.display_name, name);
-
-  // Stage timeout and the job's deadline.
-  std::optional<Clock::time_point> deadline = in.deadline;
-  if (s.timeout) {
-    auto r = render(*s.timeout, vars_ref());
-    Result<double> secs = r.ok() ? to_seconds(*r, "stage timeout") : Result<double>(r.error());
-    if (!secs.ok()) {
-      end_stage(in, Status::Failed, secs.error(), Json::object(), -1);
-      return false;
-    }
-    if (*secs > 0) {
-      auto d = in.stage_started + std::chrono::milliseconds(static_cast<long long>(*secs * 1000));
-      if (!deadline || d < *deadline) deadline = d;
-    }
-  }
-  in.stage_timed_by_job = deadline && in.deadline && *deadline == *in.deadline;
-
-  switch (s.kind) {
-    case StageKind::Empty: {
-      if (s.echo) {
-        auto r = render_string(*s.echo, vars_ref());
-        if (!r.ok()) {
-          end_stage(in, Status::Failed, r.error(), Json::object(), -1);
-          return false;
-        }
-        std::string msg = mask(*r);
-        LogChunk c{in.stage.id, LogStream::Stdout, now_ms(), msg + "\n"};
-        check(store_.append_log(c));
-        std::istringstream lines(msg);
-        std::string line;
-        while (std::getline(lines, line)) rep_.stage_output(in.rec.display_name, name, false, line);
-      }
-      double secs = 0;
-      if (s.sleep) {
-        auto r = render(*s.sleep, vars_ref());
-        Result<double> sr = r.ok() ? to_seconds(*r, "sleep") : Result<double>(r.error());
-        if (!sr.ok()) {
-          end_stage(in, Status::Failed, sr.error(), Json::object(), -1);
-          return false;
-        }
-        secs = *sr;
-      }
-      if (secs > 0) {
-        in.timer = Clock::now() + std::chrono::microseconds(static_cast<long long>(secs * 1e6));
-        in.timer_is_deadline = deadline && *deadline < *in.timer;
-        if (in.timer_is_deadline) in.timer = *deadline;
-        return true;
-      }
-      end_stage(in, Status::Success, Error(), Json::object(), -1);
-      return false;
-    }
-    case StageKind::Raise: {
-      auto r = render_string(s.raise, vars_ref());
-      Error e = r.ok() ? Error(*r, "StageError") : r.error();
-      end_stage(in, Status::Failed, e, Json::object(), -1);
-      return false;
-    }
-    case StageKind::Bash: {
-      auto script = render_string(s.bash, vars_ref());
-      if (!script.ok()) {
-        end_stage(in, Status::Failed, script.error(), Json::object(), -1);
-        return false;
-      }
-      std::string shell;
-      const std::optional<Text>& sh = s.shell ? s.shell : (j.shell ? j.shell : w_.shell);
-      if (sh) {
-        auto r = render_string(*sh, vars_ref());
-        if (!r.ok()) {
-          end_stage(in, Status::Failed, r.error(), Json::object(), -1);
-          return false;
-        }
-        shell = *r;
-      }
-      std::string cwd = opts_.cwd;
-      const std::optional<Text>& wd =
-          s.working_directory ? s.working_directory : (j.working_directory ? j.working_directory : w_.working_directory);
-      if (wd) {
-        auto r = render_string(*wd, vars_ref());
-        if (!r.ok()) {
-          end_stage(in, Status::Failed, r.error(), Json::object(), -1);
-          return false;
-        }
-        cwd = *r;
-      }
-      std::map<std::string, std::string> env = in.env;
-      if (!s.env.empty()) {
-        Json v = vars_ref();
-        for (const auto& [k, t] : s.env) {
-          auto r = render_string(t, v);
-          if (!r.ok()) {
-            end_stage(in, Status::Failed, r.error(), Json::object(), -1);
-            return false;
-          }
-          env[k] = *r;
-          v["env"][k] = *r;
-        }
-      }
-      std::string base = tmp_dir_ + "/" + std::to_string(in.stage.id);
-      in.output_file = base + ".out";
-      env["WF_RUN_ID"] = run_.id;
-      env["WF_WORKFLOW"] = w_.name;
-      env["WF_JOB"] = j.name;
-      env["WF_STAGE"] = key;
-      env["WF_ATTEMPT"] = std::to_string(in.stage.attempt);
-      env["WF_JOB_ATTEMPT"] = std::to_string(in.rec.job_attempt);
-      env["WF_RUN_ATTEMPT"] = std::to_string(run_.attempt);
-      env["WF_OUTPUT"] = in.output_file;
-      env["WF_LOGICAL_DATE"] = logical_date_;
-      ShellCommand cmd = shell_command(shell, *script, base + ".script");
-      if (cmd.needs_file) {
-        std::ofstream f(base + ".script", std::ios::binary);
-        f << *script;
-        if (!f) {
-          end_stage(in, Status::Failed, Error("cannot write the script file " + base + ".script", "StageError"),
-                    Json::object(), -1);
-          return false;
-        }
-      }
-      SpawnSpec spec{std::move(cmd.argv), env_list(env), cwd, deadline};
-      ProcessId pid = procs_.spawn(spec);
-      in.pid = pid;
-      by_pid_[pid] = &in;
-      return true;
-    }
-    default: {
-      end_stage(in, Status::Failed,
-                Error(to_string(s.kind) + " stages are not supported by this version of wf", "StageError"),
-                Json::object(), -1);
-      return false;
-    }
-  }
-}
-
-// Records the end of the stage in flight and decides what the job does next.
-void Run::end_stage(Instance& in, Status st, const Error& err_in, const Json& outputs_in, int exit_code) {
-  const Job& j = w_.jobs[in.job];
-  const Stage& s = j.stages[in.next_stage];
-  Error err = err_in;
-  err.message = mask(err.message);
-  Json outputs = mask(outputs_in);
-  in.stage.status = st;
-  in.stage.exit_code = exit_code;
-  in.stage.error_name = st == Status::Failed || st == Status::Cancel ? err.name : "";
-  in.stage.error_message = st == Status::Failed || st == Status::Cancel ? err.message : "";
-  in.stage.outputs = outputs;
-  in.stage.finished_at = now_ms();
-  check(store_.update_stage(in.stage));
-  in.in_stage = false;
-  in.pid.reset();
-  in.timer.reset();
-
-  // Retry the stage after a failure, 1.2^n seconds apart (ddeutil).
-  if (st == Status::Failed && s.retry && !cancelling_) {
-    int allowed = 0;
-    auto r = render(*s.retry, stage_vars(in));
-    if (r.ok() && r->is_number()) allowed = r->get<int>();
-    else if (r.ok() && r->is_string()) {
-      try {
-        allowed = std::stoi(r->get<std::string>());
-      } catch (...) {
-      }
-    }
-    if (in.retries_done < allowed) {
-      ++in.retries_done;
-      rep_.stage_finished({in.rec.display_name, in.stage_name, st, seconds_since(in.stage_started),
-                           err.name + ": " + err.message + " (retrying)"});
-      in.in_stage = true;
-      in.timer_is_retry = true;
-      in.timer = Clock::now() + std::chrono::milliseconds(static_cast<long long>(std::pow(1.2, in.retries_done) * 1000));
-      return;
-    }
-  }
-
-  std::string key = in.stage.stage_key;
-  Json errors = Json::object();
-  if (!in.stage.error_name.empty()) errors = {{"name", err.name}, {"message", err.message}};
-  in.stages[key] = {{"status", to_string(st)}, {"outputs", outputs}, {"errors", errors}};
-  if (st == Status::Success)
-    for (auto it = outputs.begin(); it != outputs.end(); ++it) in.merged[it.key()] = it.value();
-  if (st != Status::Skip || s.if_cond)
-    rep_.stage_finished({in.rec.display_name, in.stage_name, st, st == Status::Skip ? 0 : seconds_since(in.stage_started),
-                         in.stage.error_name.empty() ? "" : err.name + ": " + err.message});
-  if (st == Status::Failed && !s.continue_on_error) {
-    if (!in.failed) in.error = err;
-    in.failed = true;
-  }
-  if (st == Status::Cancel) in.cancelled = true;
-  in.retries_done = 0;
-  ++in.next_stage;
-}
-
-void Run::finish_instance(Instance& in) {
-  const Job& j = w_.jobs[in.job];
-  Json outputs = in.merged;
-  if (j.outputs && !in.failed && !in.cancelled) {
-    outputs = Json::object();
-    Json vars = stage_vars(in);
-    for (const auto& [k, t] : *j.outputs) {
-      auto r = render(t, vars);
-      if (!r.ok()) {
-        in.failed = true;
-        in.error = Error(mask(r.error().message), "TemplateError");
-        failed_stages_.push_back({j.name, "outputs." + k, "TemplateError: " + in.error.message, {}});
-        break;
-      }
-      outputs[k] = *r;
-    }
-    outputs = mask(outputs);
-  }
-  Status st = in.failed ? Status::Failed : in.cancelled ? Status::Cancel : Status::Success;
-  in.rec.status = st;
-  in.rec.outputs = outputs;
-  in.rec.error_name = in.failed || in.cancelled ? (in.error.name.empty() && in.cancelled ? "CancelError" : in.error.name) : "";
-  in.rec.error_message = in.failed || in.cancelled ? (in.error.message.empty() && in.cancelled ? cancel_reason_ : in.error.message) : "";
-  in.rec.finished_at = now_ms();
-  check(store_.update_job_instance(in.rec));
-  JobEvent e{in.rec.display_name, st, seconds_since(in.started),
-             in.rec.error_name.empty() ? "" : in.rec.error_name + ": " + in.rec.error_message};
-  job_events_.push_back(e);
-  rep_.job_finished(e);
-  Json jr = {{"status", to_string(st)}, {"outputs", outputs}, {"stages", in.stages}};
-  if (!in.rec.error_name.empty()) jr["errors"] = {{"name", in.rec.error_name}, {"message", in.rec.error_message}};
-  result_jobs_[j.name] = jr;
-  Error err(in.rec.error_message, in.rec.error_name);
+// One leg ended (its instance is already recorded); the job ends with its last leg.
+void Run::leg_finished(Instance& in, Status st, const Json& outputs, const Error& err) {
   int job = in.job;
-  // Drop the instance before finish_job may cancel others.
-  auto it = std::find_if(running_.begin(), running_.end(), [&](const auto& p) { return p.get() == &in; });
-  std::unique_ptr<Instance> keep = std::move(*it);
-  running_.erase(it);
-  finish_job(job, st, "", outputs, err);
+  JobRun& jr = *jobruns_[job];
+  jr.leg_status[in.leg] = st;
+  jr.leg_outputs[in.leg] = outputs;
+  --jr.running;
+  ++jr.legs_done;
+  if (st == Status::Failed && jr.first_error.message.empty()) jr.first_error = err;
+  if (st == Status::Failed && jr.fail_fast && jr.legs_done < jr.legs.size())
+    cancel_job_legs(job, "fail-fast: leg '" + in.rec.display_name + "' failed");
+  if (jr.legs_done < jr.legs.size()) return;
+
+  const Job& j = w_.jobs[job];
+  Json merged = Json::object();
+  Json legs = Json::array();
+  for (std::size_t i = 0; i < jr.legs.size(); ++i) {
+    for (auto it = jr.leg_outputs[i].begin(); it != jr.leg_outputs[i].end(); ++it) merged[it.key()] = it.value();
+    legs.push_back({{"matrix", mask(jr.legs[i])}, {"result", result_word(jr.leg_status[i])}, {"outputs", jr.leg_outputs[i]}});
+  }
+  legs_json_[job] = legs;
+  Status total = aggregate(jr.leg_status);
+  if (jr.legs.size() > 1 || j.strategy.is_object()) {
+    JobEvent e{j.name, total, seconds_since(jr.started), total == Status::Failed ? jr.first_error.name + ": " + jr.first_error.message : ""};
+    if (jr.legs.size() > 1) {
+      job_events_.push_back(e);
+      rep_.job_finished(e);
+    }
+    Json jr_json = {{"status", to_string(total)}, {"outputs", merged}, {"legs", legs}};
+    if (total == Status::Failed) jr_json["errors"] = {{"name", jr.first_error.name}, {"message", jr.first_error.message}};
+    if (jr.legs.size() > 1) result_jobs_[j.name] = jr_json;
+  }
+  finish_job(job, total, "", merged, jr.first_error);
 }
 
-void Run::on_exit(const ProcessExit& e) {
-  auto it = by_pid_.find(e.id);
-  if (it == by_pid_.end()) return;
-  Instance& in = *it->second;
-  by_pid_.erase(it);
-  std::string out = mask(e.out), errtext = mask(e.err);
-  if (!out.empty()) check(store_.append_log({in.stage.id, LogStream::Stdout, now_ms(), out}));
-  if (!errtext.empty()) check(store_.append_log({in.stage.id, LogStream::Stderr, now_ms(), errtext}));
-  Json outputs = Json::object();
-  if (!in.output_file.empty()) {
-    std::ifstream f(in.output_file, std::ios::binary);
-    if (f) {
-      std::stringstream ss;
-      ss << f.rdbuf();
-      outputs = parse_output_file(ss.str());
-      f.close();
-      ::unlink(in.output_file.c_str());
-    }
-    ::unlink((tmp_dir_ + "/" + std::to_string(in.stage.id) + ".script").c_str());
+// Stops the running legs of one job and records its unstarted legs as CANCEL.
+void Run::cancel_job_legs(int job, const std::string& reason) {
+  JobRun& jr = *jobruns_[job];
+  while (jr.next_leg < jr.legs.size()) {
+    std::size_t leg = jr.next_leg++;
+    JobInstanceRecord rec = new_instance_record(job, jr.names[leg]);
+    rec.leg = static_cast<int>(leg);
+    rec.matrix = mask(jr.legs[leg]);
+    rec.status = Status::Cancel;
+    rec.skip_reason = "cancelled";
+    rec.error_name = "CancelError";
+    rec.error_message = reason;
+    rec.finished_at = rec.started_at;
+    check_id(store_.insert_job_instance(rec), rec.id);
+    jr.leg_status[leg] = Status::Cancel;
+    ++jr.legs_done;
+    JobEvent e{rec.display_name, Status::Cancel, 0, "cancelled"};
+    job_events_.push_back(e);
+    rep_.job_finished(e);
   }
-  outputs["return_code"] = e.exit_code;
-  outputs["stdout"] = e.out;
-  outputs["stderr"] = e.err;
-  Status st = Status::Success;
-  Error err;
-  if (!e.spawn_error.empty()) {
-    st = Status::Failed;
-    err = Error(e.spawn_error, "StageError");
-  } else if (e.timed_out) {
-    st = Status::Failed;
-    err = Error(std::string(in.stage_timed_by_job ? "job" : "stage") + " timed out; the process group was killed",
-                "TimeoutError");
-  } else if (e.cancelled) {
-    st = Status::Cancel;
-    err = Error(cancel_reason_.empty() ? "cancelled" : cancel_reason_, timed_out_ ? "TimeoutError" : "CancelError");
-  } else if (e.term_signal != 0) {
-    st = Status::Failed;
-    err = Error("killed by signal " + std::to_string(e.term_signal) + " (" + strsignal(e.term_signal) + ")",
-                "ShellError");
-  } else if (e.exit_code != 0) {
-    st = Status::Failed;
-    std::string msg = "exit status " + std::to_string(e.exit_code);
-    auto tail = last_lines(errtext, 5);
-    if (!tail.empty()) {
-      msg += ": ";
-      for (std::size_t i = 0; i < tail.size(); ++i) msg += (i ? "\n" : "") + tail[i];
-    }
-    err = Error(msg, "ShellError");
-  }
-  if (st == Status::Failed) {
-    auto tail = last_lines(out + errtext, 20);
-    failed_stages_.push_back({in.rec.display_name, in.stage_name, err.name + ": " + err.message, tail});
-  }
-  end_stage(in, st, err, outputs, e.spawn_error.empty() && e.term_signal == 0 ? e.exit_code : -1);
-}
-
-void Run::on_timer(Instance& in) {
-  in.timer.reset();
-  if (in.timer_is_retry) {
-    in.in_stage = false;
-    in.timer_is_retry = false;
-    return;  // advance() starts the stage again
-  }
-  if (in.timer_is_deadline) {
-    Error e(std::string(in.stage_timed_by_job ? "job" : "stage") + " timed out", "TimeoutError");
-    failed_stages_.push_back({in.rec.display_name, in.stage_name, e.name + ": " + e.message, {}});
-    end_stage(in, Status::Failed, e, Json::object(), -1);
-    return;
-  }
-  end_stage(in, Status::Success, Error(), Json::object(), -1);
+  active_.erase(job);
+  for (auto& p : running_)
+    if (p->job == job) cancel_instance(*p, reason, false);
 }
 
 void Run::cancel_everything(const std::string& reason, bool immediate) {
@@ -794,21 +486,12 @@ void Run::cancel_everything(const std::string& reason, bool immediate) {
     cancelling_ = true;
     cancel_reason_ = reason;
   }
-  procs_.cancel_all(immediate);
-  // Stages waiting on a timer end now.
-  for (auto& p : running_) {
-    Instance& in = *p;
-    if (in.in_stage && in.timer) {
-      in.timer.reset();
-      if (in.timer_is_retry) {
-        in.in_stage = false;
-        in.cancelled = true;
-        ++in.next_stage;
-      } else {
-        end_stage(in, Status::Cancel, Error(reason, timed_out_ ? "TimeoutError" : "CancelError"), Json::object(), -1);
-      }
-    }
+  for (int job : std::vector<int>(active_.begin(), active_.end())) {
+    JobRun& jr = *jobruns_[job];
+    if (jr.next_leg < jr.legs.size()) cancel_job_legs(job, reason);
   }
+  procs_.cancel_all(immediate);
+  for (auto& p : running_) cancel_instance(*p, reason, immediate);
 }
 
 Result<RunOutcome> Run::execute() {
@@ -822,6 +505,9 @@ Result<RunOutcome> Run::execute() {
   reasons_.assign(n, "");
   errors_.assign(n, Error());
   remaining_needs_.assign(n, 0);
+  legs_json_.assign(n, Json::array());
+  jobruns_.clear();
+  jobruns_.resize(n);
   selected_.assign(n, true);
   excluded_.assign(n, false);
   jobs_total_ = static_cast<int>(n);
@@ -1014,7 +700,6 @@ Result<RunOutcome> Run::execute() {
 
   std::error_code ec;
   if (!tmp_dir_.empty()) {
-    std::string cmd;
     // Remove what stages left (script and output files).
     for (const auto& entry : std::filesystem::directory_iterator(tmp_dir_, ec)) std::filesystem::remove(entry.path(), ec);
     std::filesystem::remove(tmp_dir_, ec);
@@ -1045,8 +730,6 @@ Result<RunOutcome> Run::execute() {
   if (!saved.ok()) return saved.error();
   return RunOutcome{run_.id, final_status, exit_code};
 }
-
-}  // namespace
 
 std::string new_run_id() {
   auto now = std::chrono::system_clock::now();

@@ -1,10 +1,13 @@
 #include "wf/validate.hpp"
 
 #include <algorithm>
+#include <functional>
+#include <map>
 #include <set>
 
 #include "wf/dag.hpp"
 #include "wf/expr.hpp"
+#include "wf/matrix.hpp"
 #include "wf/params.hpp"
 
 namespace wf {
@@ -96,8 +99,36 @@ class Validator {
     }
   }
 
+  // Strategy strings may hold templates (a dynamic matrix); a static matrix is expanded
+  // here so that its mistakes show before anything runs.
+  void check_strategy(const Job& j, const Scope& js) {
+    if (!j.strategy.is_object()) return;
+    bool dynamic = false;
+    std::function<void(const Json&)> walk = [&](const Json& v) {
+      if (v.is_string() && v.get_ref<const std::string&>().find("${{") != std::string::npos) {
+        dynamic = true;
+        check_text(Text{v.get<std::string>(), j.pos}, js);
+      } else if (v.is_structured()) {
+        for (const auto& e : v) walk(e);
+      }
+    };
+    walk(j.strategy);
+    if (dynamic) return;
+    Json matrix = j.strategy.value("matrix", Json::object());
+    if (!matrix.is_object()) return;
+    auto parts = split_matrix(matrix, j.matrix_keys, j.strategy.value("include", Json::array()),
+                              j.strategy.value("exclude", Json::array()));
+    if (!parts.ok()) {
+      diags_.error(j.pos, "job '" + j.name + "': " + parts.error().message);
+      return;
+    }
+    auto legs = expand_matrix(*parts, max_legs_);
+    if (!legs.ok()) diags_.error(j.pos, "job '" + j.name + "': " + legs.error().message);
+  }
+
   void check_job(const Job& j) {
     Scope js{&w_, &j, {}, false, false, false};
+    check_strategy(j, js);
     for (const auto& [k, v] : j.env) check_text(v, js);
     if (j.if_cond) check_condition(*j.if_cond, js);
     if (j.timeout) check_text(*j.timeout, js);
@@ -122,6 +153,14 @@ class Validator {
   }
 
   void check_stage(const Stage& s, const Scope& scope) {
+    if (s.kind != StageKind::Empty && s.kind != StageKind::Bash && s.kind != StageKind::Raise) {
+      static const std::map<StageKind, std::string> keys = {
+          {StageKind::Python, "run"},       {StageKind::Call, "uses"},       {StageKind::Trigger, "trigger"},
+          {StageKind::Parallel, "parallel"}, {StageKind::Foreach, "foreach"}, {StageKind::Until, "until"},
+          {StageKind::Case, "case"}};
+      diags_.error(s.pos, to_string(s.kind) + " stages ('" + keys.at(s.kind) +
+                              ":') are not supported by this version of wf yet");
+    }
     Scope named = scope;
     named.matrix_only = true;
     if (s.name) check_text(*s.name, named);
@@ -239,6 +278,7 @@ class Validator {
   DiagnosticList& diags_;
   const std::string* src_;
   std::vector<std::string> param_names_;
+  std::size_t max_legs_ = 256;
 };
 
 }  // namespace

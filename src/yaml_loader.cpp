@@ -173,8 +173,10 @@ class Loader {
     }
   }
 
-  // Reports keys of `map` that are not in `allowed` (after normalisation).
-  void check_keys(const YAML::Node& map, const std::vector<std::string>& allowed, const std::string& where) {
+  // Reports keys of `map` that are not in `allowed` (after normalisation); `hints` are
+  // extra names worth suggesting (another stage kind's keys, say).
+  void check_keys(const YAML::Node& map, const std::vector<std::string>& allowed, const std::string& where,
+                  const std::vector<std::string>& hints = {}) {
     check_duplicate_keys(map);
     for (auto it = map.begin(); it != map.end(); ++it) {
       if (!it->first.IsScalar()) continue;
@@ -183,7 +185,9 @@ class Loader {
       std::string k = normalise_key(raw);
       if (std::find(allowed.begin(), allowed.end(), k) != allowed.end()) continue;
       std::string msg = "unknown key '" + raw + "' in " + where;
-      std::string hint = closest_match(k, allowed);
+      std::vector<std::string> candidates = allowed;
+      candidates.insert(candidates.end(), hints.begin(), hints.end());
+      std::string hint = closest_match(k, candidates);
       if (!hint.empty()) msg += "; did you mean '" + hint + "'?";
       diags_.error(pos(it->first), msg);
     }
@@ -473,7 +477,7 @@ class Loader {
     YAML::Node outputs = get(n, "outputs");
     if (outputs.IsDefined()) j.outputs = text_map(outputs, "outputs");
     load_defaults(get(n, "defaults"), j.shell, j.working_directory);
-    j.strategy = to_json(get(n, "strategy"));
+    load_strategy(get(n, "strategy"), j);
     YAML::Node runs_on = get(n, "runs-on");
     j.runs_on = to_json(runs_on);
     check_runs_on(runs_on);
@@ -484,6 +488,37 @@ class Loader {
         for (const auto& s : stages) j.stages.push_back(load_stage(s));
     }
     w.jobs.push_back(std::move(j));
+  }
+
+  void load_strategy(const YAML::Node& n, Job& j) {
+    if (!present(n)) return;
+    if (!n.IsMap()) {
+      diags_.error(pos(n), "'strategy' must be a map with 'matrix:'");
+      return;
+    }
+    check_keys(n, {"matrix", "include", "exclude", "max-parallel", "fail-fast"}, "strategy");
+    j.strategy = to_json(n);
+    // Normalise ddeutil spellings so the scheduler sees one form.
+    Json norm = Json::object();
+    for (auto it = j.strategy.begin(); it != j.strategy.end(); ++it) norm[normalise_key(it.key())] = it.value();
+    j.strategy = norm;
+    YAML::Node m = get(n, "matrix");
+    if (m.IsMap()) {
+      check_duplicate_keys(m);
+      for (auto it = m.begin(); it != m.end(); ++it) {
+        const std::string& k = it->first.Scalar();
+        if (k == "include" || k == "exclude") continue;
+        j.matrix_keys.push_back(k);
+        if (!it->second.IsSequence() && !(it->second.IsScalar() && it->second.Scalar().find("${{") != std::string::npos))
+          diags_.error(pos(it->second), "matrix key '" + k + "' must be a list of values (or a ${{ }} expression giving one)");
+      }
+    } else if (present(m) && !(m.IsScalar() && m.Scalar().find("${{") != std::string::npos)) {
+      diags_.error(pos(m), "'matrix' must be a map of keys to lists (or a ${{ }} expression giving one)");
+    }
+    for (const char* k : {"include", "exclude"}) {
+      YAML::Node e = get(n, k);
+      if (present(e) && !e.IsSequence()) diags_.error(pos(e), std::string("'") + k + "' must be a list of maps");
+    }
   }
 
   std::optional<Text> retry_text(const YAML::Node& n) {
@@ -547,7 +582,9 @@ class Loader {
     s.id = text(get(n, "id"), "id");
     if (s.name) label = "stage '" + s.name->value + "'";
     else if (s.id) label = "stage '" + s.id->value + "'";
-    check_keys(n, allowed, label);
+    std::vector<std::string> kind_keys = {"echo", "sleep"};
+    for (const auto& k : kStageKinds) kind_keys.push_back(k.key);
+    check_keys(n, allowed, label, kind_keys);
     if (!s.name && !s.id) diags_.error(s.pos, "a stage needs 'name:' or 'id:'");
     s.desc = plain_string(present(get(n, "desc")) ? get(n, "desc") : get(n, "description"), "desc");
     s.if_cond = text(get(n, "if"), "if");

@@ -24,6 +24,7 @@ struct RunOptions {
   std::vector<std::string> only_jobs;     // --job: these and what they need
   std::vector<std::string> exclude_jobs;  // --exclude
   std::chrono::milliseconds kill_grace{10000};
+  int max_legs = 256;                     // --max-legs
   std::string cwd;                        // where wf was started (stage default cwd)
   std::vector<std::string> base_env;      // wf's environment, "K=V"
   std::string command_line;

@@ -94,7 +94,8 @@ struct Job {
   std::optional<TextMap> outputs;  // absent: merged stage outputs
   std::optional<Text> shell;  // defaults.shell of the job
   std::optional<Text> working_directory;  // defaults.working-directory of the job
-  Json strategy;  // raw strategy map (matrix issue); null when absent
+  Json strategy;  // raw strategy map; null when absent
+  std::vector<std::string> matrix_keys;  // matrix dimensions in file order
   Json runs_on;   // raw runs-on; null means local
   std::vector<Stage> stages;
   SourcePos pos;

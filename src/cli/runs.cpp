@@ -21,7 +21,8 @@ std::string span_text(TimeMs start, TimeMs end) {
   if (start <= 0 || end <= 0) return "-";
   double s = static_cast<double>(end - start) / 1000.0;
   char buf[32];
-  if (s < 60) std::snprintf(buf, sizeof buf, "%.2fs", s);
+  if (s < 1) std::snprintf(buf, sizeof buf, "%dms", static_cast<int>(s * 1000 + 0.5));
+  else if (s < 60) std::snprintf(buf, sizeof buf, "%.2fs", s);
   else std::snprintf(buf, sizeof buf, "%dm%02ds", static_cast<int>(s) / 60, static_cast<int>(s) % 60);
   return buf;
 }

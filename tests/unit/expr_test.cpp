@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -143,7 +144,8 @@ TEST_CASE("expr: property access") {
       {"(params).name", "\"foo\""},
   });
   // Words after a dot are names, even `null`.
-  CHECK(eval("params.m.null") == "ERROR: params.m.null: key 'null' not found in 'params.m' (in 'params.m.null')");
+  CHECK(eval("params.m.null") ==
+        "ERROR: params.m.null: key 'null' not found in 'params.m' (in 'params.m.null')");
 }
 
 TEST_CASE("expr: ?. turns a missing or null base into null") {
@@ -183,7 +185,8 @@ TEST_CASE("expr: .* collects over lists and maps") {
       {"contains(fruits.*.name, 'pear')", "true"},
       {"fruits.*.name | join('+')", "\"apple+pear\""},
   });
-  CHECK(eval("params.n.*") == "ERROR: params.n.*: 'params.n' is a number, not a list or map (in 'params.n.*')");
+  CHECK(eval("params.n.*") ==
+        "ERROR: params.n.*: 'params.n' is a number, not a list or map (in 'params.n.*')");
 }
 
 TEST_CASE("expr: missing references are errors naming the path") {
@@ -195,13 +198,17 @@ TEST_CASE("expr: missing references are errors naming the path") {
       {"needs.other.result", "needs.other: key 'other' not found in 'needs' (in 'needs.other.result')"},
       {"deep.a.x.c", "deep.a.x: key 'x' not found in 'deep.a' (in 'deep.a.x.c')"},
       {"params['x y']", "params['x y']: key 'x y' not found in 'params' (in 'params['x y']')"},
-      {"params.list[3]", "params.list[3]: index 3 is out of range, 'params.list' has 3 items (in 'params.list[3]')"},
-      {"params.list[-1]", "params.list[-1]: index -1 is out of range, 'params.list' has 3 items (in 'params.list[-1]')"},
+      {"params.list[3]",
+       "params.list[3]: index 3 is out of range, 'params.list' has 3 items (in 'params.list[3]')"},
+      {"params.list[-1]",
+       "params.list[-1]: index -1 is out of range, 'params.list' has 3 items (in 'params.list[-1]')"},
       {"params.list['a']", "params.list['a']: 'params.list' is a list, not a map (in 'params.list['a']')"},
       {"params.nul.x", "params.nul.x: 'params.nul' is null, not a map (in 'params.nul.x')"},
       {"params.n[0]", "params.n[0]: 'params.n' is a number, not a list (in 'params.n[0]')"},
-      {"params[true]", "params[true]: an index must be a string or an integer, not a boolean (in 'params[true]')"},
-      {"params.list[0.5]", "params.list[0.5]: an index must be a string or an integer, not a number (in 'params.list[0.5]')"},
+      {"params[true]",
+       "params[true]: an index must be a string or an integer, not a boolean (in 'params[true]')"},
+      {"params.list[0.5]",
+       "params.list[0.5]: an index must be a string or an integer, not a number (in 'params.list[0.5]')"},
       {"params.list[nope]", "nope: name 'nope' is not defined (in 'params.list[nope]')"},
   });
 }
@@ -313,15 +320,15 @@ TEST_CASE("expr: logical operators return an operand") {
 
 TEST_CASE("expr: precedence") {
   check_values({
-      {"1 < 2 == true", "true"},              // comparison binds tighter than equality
-      {"!1 == false", "true"},                // unary binds tightest
-      {"true || false && false", "true"},     // && tighter than ||
+      {"1 < 2 == true", "true"},           // comparison binds tighter than equality
+      {"!1 == false", "true"},             // unary binds tightest
+      {"true || false && false", "true"},  // && tighter than ||
       {"(true || false) && false", "false"},
       {"1 == 1 && 2 == 2", "true"},
-      {"'a' || 'b' | upper", "\"A\""},        // filters are loosest
+      {"'a' || 'b' | upper", "\"A\""},  // filters are loosest
       {"('a' || 'b') | upper", "\"A\""},
       {"'abc' | upper | lower", "\"abc\""},
-      {"not 1 in params.list", "false"},      // (not 1) in list
+      {"not 1 in params.list", "false"},  // (not 1) in list
       {"false == 0 || 'x'", "\"x\""},
   });
 }
@@ -422,11 +429,14 @@ TEST_CASE("expr: functions") {
       {"format('a } b')", "format(): unmatched '}' at position 2 in 'a } b' (in 'format('a } b')')"},
       {"contains(params.m, 'a')",
        "contains(): the first argument must be a string or a list, got map (in 'contains(params.m, 'a')')"},
-      {"contains('abc', params.list)", "contains(): cannot look for a list in a string (in 'contains('abc', params.list)')"},
-      {"startsWith(params.list, 'a')", "startsWith(): expected text, got list (in 'startsWith(params.list, 'a')')"},
+      {"contains('abc', params.list)",
+       "contains(): cannot look for a list in a string (in 'contains('abc', params.list)')"},
+      {"startsWith(params.list, 'a')",
+       "startsWith(): expected text, got list (in 'startsWith(params.list, 'a')')"},
       {"join(params.m)", "join(): expected a list, got map (in 'join(params.m)')"},
       {"fromJson('{bad')",
-       "fromJson(): invalid JSON: parse error at line 1, column 2: syntax error while parsing object key - invalid "
+       "fromJson(): invalid JSON: parse error at line 1, column 2: syntax error while parsing object key - "
+       "invalid "
        "literal; last read: '{b'; expected string literal (in 'fromJson('{bad')')"},
   });
 }
@@ -489,7 +499,8 @@ TEST_CASE("expr: filters on numbers and conversions") {
         "PARSE ERROR: unexpected character '+' at column 22 in 'params.num_str | int + 0 == 42'");
   check_eval_errors({
       {"'abc' | int", "filter 'int': cannot convert 'abc' to a number (in ''abc' | int')"},
-      {"params.list | float", "filter 'float': expected a number or a numeric string, got list (in 'params.list | float')"},
+      {"params.list | float",
+       "filter 'float': expected a number or a numeric string, got list (in 'params.list | float')"},
       {"null | int", "filter 'int': expected a number or a numeric string, got null (in 'null | int')"},
       {"1e300 | int", "filter 'int': 1e+300 is out of the integer range (in '1e300 | int')"},
       {"'x' | abs", "filter 'abs': expected a number, got string (in ''x' | abs')"},
@@ -530,25 +541,32 @@ TEST_CASE("expr: filters on collections") {
       {"5 | list", "filter 'list': expected a list, map or string, got number (in '5 | list')"},
       {"5 | first", "filter 'first': expected a list or a string, got number (in '5 | first')"},
       {"true | length", "filter 'length': expected a list, map or string, got boolean (in 'true | length')"},
-      {"params.list | getitem('a')", "filter 'getitem': expected a map, got list (in 'params.list | getitem('a')')"},
+      {"params.list | getitem('a')",
+       "filter 'getitem': expected a map, got list (in 'params.list | getitem('a')')"},
       {"params.m | getitem(params.list)",
-       "filter 'getitem': the key must be a string or an integer, got list (in 'params.m | getitem(params.list)')"},
+       "filter 'getitem': the key must be a string or an integer, got list (in 'params.m | "
+       "getitem(params.list)')"},
       {"params.list | getindex(3)",
        "filter 'getindex': index 3 is out of range for a list of 3 items (in 'params.list | getindex(3)')"},
       {"params.list | getindex('a')",
        "filter 'getindex': the index must be an integer, got string (in 'params.list | getindex('a')')"},
       {"params.m | getindex(0)", "filter 'getindex': expected a list, got map (in 'params.m | getindex(0)')"},
       {"'abc' | join(',')", "filter 'join': expected a list, got string (in ''abc' | join(',')')"},
-      {"params.list | join(1)", "filter 'join': the separator must be a string, got number (in 'params.list | join(1)')"},
+      {"params.list | join(1)",
+       "filter 'join': the separator must be a string, got number (in 'params.list | join(1)')"},
       {"'abc' | split('')", "filter 'split': empty separator (in ''abc' | split('')')"},
-      {"params.list | split(',')", "filter 'split': expected a string, got list (in 'params.list | split(',')')"},
+      {"params.list | split(',')",
+       "filter 'split': expected a string, got list (in 'params.list | split(',')')"},
       {"5 | upper", "filter 'upper': expected a string, got number (in '5 | upper')"},
       {"null | lower", "filter 'lower': expected a string, got null (in 'null | lower')"},
-      {"params.list | replace('a', 'b')", "filter 'replace': expected a string, got list (in 'params.list | replace('a', 'b')')"},
+      {"params.list | replace('a', 'b')",
+       "filter 'replace': expected a string, got list (in 'params.list | replace('a', 'b')')"},
       {"'{' | from_json",
-       "filter 'from_json': invalid JSON: parse error at line 1, column 2: syntax error while parsing object key - "
+       "filter 'from_json': invalid JSON: parse error at line 1, column 2: syntax error while parsing object "
+       "key - "
        "unexpected end of input; expected string literal (in ''{' | from_json')"},
-      {"params.n | fmt", "filter 'fmt': expected a date or datetime string, got number (in 'params.n | fmt')"},
+      {"params.n | fmt",
+       "filter 'fmt': expected a date or datetime string, got number (in 'params.n | fmt')"},
   });
   // The fmt error carries the date parser's own message.
   auto bad_date = eval("'2024-13-01' | fmt");
@@ -889,10 +907,10 @@ TEST_CASE("calls_status_function") {
     const char* text;
     bool expected;
   };
-  for (auto c : {Case{"always()", true}, Case{"success() && params.x", true},
-                 Case{"format('{0}', failure())", true}, Case{"x | default(cancelled())", true},
-                 Case{"needs.a.result == 'failure'", false}, Case{"'success()'", false},
-                 Case{"success", false}}) {
+  for (auto c :
+       {Case{"always()", true}, Case{"success() && params.x", true}, Case{"format('{0}', failure())", true},
+        Case{"x | default(cancelled())", true}, Case{"needs.a.result == 'failure'", false},
+        Case{"'success()'", false}, Case{"success", false}}) {
     CAPTURE(std::string(c.text));
     auto e = Expression::parse(c.text);
     REQUIRE(e.ok());
@@ -926,10 +944,12 @@ TEST_CASE("robustness: deep nesting is an error, not a crash") {
   const std::size_t n = 100000;
   auto deep_parens = Expression::parse(std::string(n, '(') + "1" + std::string(n, ')'));
   REQUIRE_FALSE(deep_parens.ok());
-  CHECK(deep_parens.error().message.rfind("expression is nested more than 200 levels deep at column ", 0) == 0);
+  CHECK(deep_parens.error().message.rfind("expression is nested more than 200 levels deep at column ", 0) ==
+        0);
 
-  for (const std::string& text : {std::string(n, '!') + "x", std::string(n / 4, 'a') + std::string(n, '.') + "b",
-                                   "a" + repeat("[a", n / 2) + std::string(n / 2, ']')}) {
+  for (const std::string& text :
+       {std::string(n, '!') + "x", std::string(n / 4, 'a') + std::string(n, '.') + "b",
+        "a" + repeat("[a", n / 2) + std::string(n / 2, ']')}) {
     std::size_t offset = 0;
     auto e = Expression::parse(text, false, &offset);
     CHECK_FALSE(e.ok());
@@ -957,7 +977,8 @@ TEST_CASE("robustness: deep nesting is an error, not a crash") {
   // Deep JSON text is refused before nlohmann's recursive code sees it.
   Json vars = {{"s", std::string(100000, '[') + std::string(100000, ']')}};
   EvalContext ctx{&vars};
-  CHECK(eval("fromJson(s)", ctx) == "ERROR: fromJson(): invalid JSON: nested more than 512 levels (in 'fromJson(s)')");
+  CHECK(eval("fromJson(s)", ctx) ==
+        "ERROR: fromJson(): invalid JSON: nested more than 512 levels (in 'fromJson(s)')");
   CHECK(eval("s | from_json", ctx) ==
         "ERROR: filter 'from_json': invalid JSON: nested more than 512 levels (in 's | from_json')");
 }
@@ -976,8 +997,10 @@ TEST_CASE("robustness: random input never crashes") {
     std::string text;
     std::size_t len = next() % 40;
     for (std::size_t j = 0; j < len; ++j) {
-      if (i % 4 == 0) text += static_cast<char>(next() % 256);  // raw bytes
-      else text += alphabet[next() % alphabet.size()];
+      if (i % 4 == 0)
+        text += static_cast<char>(next() % 256);  // raw bytes
+      else
+        text += alphabet[next() % alphabet.size()];
     }
     std::size_t offset = 0;
     auto e = Expression::parse(text, i % 2 == 0, &offset);
@@ -991,9 +1014,21 @@ TEST_CASE("robustness: random input never crashes") {
     }
     std::string tpl = "pre ${{ " + text + " }} post ${{" + text;
     auto t = Template::parse(tpl, &offset);
-    if (t.ok()) (void)t->render(context());
-    else CHECK(offset <= tpl.size());
+    if (t.ok())
+      (void)t->render(context());
+    else
+      CHECK(offset <= tpl.size());
     (void)wf::evaluate_condition(text, context());
   }
   CHECK(parsed > 0);
+}
+
+TEST_CASE("expr: integral floats work as integer keys") {
+  Json vars = {{"m", {{"1", "one"}}}, {"l", {10, 20}}};
+  EvalContext ctx{&vars};
+  CHECK(eval("m[1.0]", ctx) == "one");
+  CHECK(eval("l[1.0]", ctx) == 20);
+  CHECK(eval("1.0 in m", ctx) == true);
+  CHECK(eval("m | getitem(1.0)", ctx) == "one");
+  CHECK(eval("l | getindex(1.0)", ctx) == 20);
 }

@@ -1,0 +1,183 @@
+// Private to the scheduler: the state of one run while it executes. The Run class is split
+// over two files: scheduler.cpp (jobs: readiness, trigger rules, matrix legs, the loop) and
+// stage_runner.cpp (the stages of one job instance, their processes and timers).
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "wf/dag.hpp"
+#include "wf/process.hpp"
+#include "wf/reporter.hpp"
+#include "wf/run_store.hpp"
+#include "wf/scheduler.hpp"
+#include "wf/workflow.hpp"
+
+namespace wf {
+
+using Clock = std::chrono::steady_clock;
+
+TimeMs now_ms();
+double seconds_since(Clock::time_point t);
+inline bool has_template(const std::string& s) { return s.find("${{") != std::string::npos; }
+// Seconds from a rendered value ("600", 600, 1.5); error for anything else.
+Result<double> to_seconds(const Json& v, const std::string& what);
+
+// `retry: N` or `{count, delay, backoff: fixed|exponential, max-delay}` (FORMAT §5.5).
+struct RetryPolicy {
+  int count = 0;
+  std::optional<double> delay;  // absent: ddeutil's 1.2^n seconds
+  bool exponential = false;
+  std::optional<double> max_delay;
+  double delay_before(int retry_number) const;  // retry_number from 1
+};
+Result<RetryPolicy> parse_retry(const Json& value);
+
+// One job instance (a job, or one matrix leg) while it runs.
+struct Instance {
+  int job = -1;
+  int leg = 0;
+  Json matrix = Json::object();
+  JobInstanceRecord rec;
+  Clock::time_point started;
+  std::optional<Clock::time_point> deadline;  // job timeout
+  std::size_t next_stage = 0;
+  bool failed = false;  // a stage failed (not continue-on-error)
+  bool cancelled = false;
+  Error error;
+  Json stages = Json::object();  // the stages namespace
+  Json merged = Json::object();  // merged stage outputs
+  std::map<std::string, std::string> env;  // base + workflow + job env + WF_MATRIX_*
+  Json env_json = Json::object();          // the `env` namespace
+  // The stage in flight.
+  bool in_stage = false;
+  StageRecord stage;
+  std::string stage_name;
+  Clock::time_point stage_started;
+  std::optional<ProcessId> pid;
+  std::optional<Clock::time_point> timer;  // sleep end, retry delay end, job retry delay end
+  bool timer_is_retry = false;
+  bool timer_is_deadline = false;  // a sleep cut short by a timeout
+  bool timer_is_job_retry = false;
+  bool stage_timed_by_job = false;
+  std::string output_file;
+  int retries_done = 0;
+};
+
+// A job that was decided to run: its legs and how many run.
+struct JobRun {
+  std::vector<Json> legs;
+  std::vector<std::string> names;
+  std::size_t next_leg = 0;
+  int running = 0;
+  int max_parallel = 0;  // 0: unlimited
+  bool fail_fast = false;
+  std::vector<Status> leg_status;
+  std::vector<Json> leg_outputs;
+  std::size_t legs_done = 0;
+  Clock::time_point started;
+  Error first_error;
+};
+
+enum class JobState { Pending, Running, Done };
+
+class Run {
+ public:
+  Run(const Workflow& w, const std::string& spec_text, const Json& params, const std::vector<std::string>& secrets,
+      const Json& masked_params, const RunOptions& opts, RunStore& store, Reporter& rep)
+      : w_(w), spec_text_(spec_text), params_(params), secrets_(secrets), masked_params_(masked_params),
+        opts_(opts), store_(store), rep_(rep), procs_(opts.kill_grace) {}
+
+  Result<RunOutcome> execute();
+
+ private:
+  // --- recording (all masked) ---
+  std::string mask(const std::string& s) const;
+  Json mask(const Json& j) const;
+  void check(const Result<void>& r);
+  void check_id(const Result<std::int64_t>& r, std::int64_t& id);
+  JobInstanceRecord new_instance_record(int job, const std::string& display) const;
+
+  // --- expression scope ---
+  Json base_vars() const;
+  Json job_vars(int job) const;
+  Json stage_vars(const Instance& in) const;
+  Result<Json> render(const Text& t, const Json& vars, bool any_failed = false) const;
+  Result<std::string> render_string(const Text& t, const Json& vars) const;
+  Result<Json> render_json(const Json& value, const Json& vars) const;
+
+  // --- jobs (scheduler.cpp) ---
+  void start_ready_jobs();
+  void decide(int job);
+  Result<void> expand_legs(int job, JobRun& jr);
+  void finish_job(int job, Status st, const std::string& reason, const Json& outputs, const Error& err);
+  void fail_job_early(int job, const Error& err, const std::string& where);
+  void skip_job(int job, const std::string& reason);
+  void start_instance(int job);
+  void leg_finished(Instance& in, Status st, const Json& outputs, const Error& err);
+  void cancel_job_legs(int job, const std::string& reason);
+  void cancel_everything(const std::string& reason, bool immediate);
+
+  // --- stages (stage_runner.cpp) ---
+  void advance(Instance& in);
+  bool begin_stage(Instance& in, const Stage& s);  // false: the stage finished at once
+  void end_stage(Instance& in, Status st, const Error& err, const Json& outputs, int exit_code);
+  void finish_instance(Instance& in);
+  void cancel_instance(Instance& in, const std::string& reason, bool immediate);
+  void on_exit(const ProcessExit& e);
+  void on_timer(Instance& in);
+  Result<RetryPolicy> retry_policy(const Text& t, const Json& vars) const;
+
+  const Workflow& w_;
+  const std::string& spec_text_;
+  const Json& params_;
+  const std::vector<std::string>& secrets_;
+  const Json& masked_params_;
+  const RunOptions& opts_;
+  RunStore& store_;
+  Reporter& rep_;
+  ProcessSet procs_;
+
+  RunRecord run_;
+  JobGraph graph_;
+  std::vector<JobState> state_;
+  std::vector<Status> status_;
+  std::vector<Json> outputs_;
+  std::vector<Json> legs_json_;
+  std::vector<std::string> reasons_;
+  std::vector<Error> errors_;
+  std::vector<int> remaining_needs_;
+  std::vector<bool> selected_;
+  std::vector<bool> excluded_;
+  std::set<int> ready_;
+  std::set<int> active_;  // jobs with legs not started yet, in file order
+  std::vector<std::unique_ptr<JobRun>> jobruns_;
+  std::vector<std::unique_ptr<Instance>> running_;
+  std::unordered_map<ProcessId, Instance*> by_pid_;
+  int max_parallel_ = 1;
+  int jobs_done_ = 0;
+  int jobs_total_ = 0;
+  Clock::time_point started_;
+  std::optional<Clock::time_point> deadline_;
+  bool cancelling_ = false;
+  bool timed_out_ = false;
+  bool fail_fast_hit_ = false;
+  std::string cancel_reason_;
+  Error store_error_;
+  Json env_json_ = Json::object();
+  std::map<std::string, std::string> base_env_;
+  Json jobs_ns_ = Json::object();
+  std::string tmp_dir_;
+  std::string logical_date_;
+  std::vector<FailedStage> failed_stages_;
+  std::vector<JobEvent> job_events_;
+  Json result_jobs_ = Json::object();
+};
+
+}  // namespace wf
