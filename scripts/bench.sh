@@ -2,7 +2,8 @@
 # Times wf against ninja, make and a plain shell loop on generated trivial workloads, prints
 # a table of medians and writes it into docs/performance.md (between the bench markers).
 #
-# Shapes, each task being `sh -c true` (wf: one stage `true` under `shell: sh`):
+# Shapes, each task being one `sh -c true` process (wf: a stage `true` under `shell: sh`; ninja:
+# `command = true`, which ninja runs as `/bin/sh -c true`):
 #   fanout  N independent jobs        chain  N jobs, each needing the one before
 #   stages  one job with N sequential stages (also against a shell loop of N `sh -c true`)
 # plus `wf validate` on a 100- and a 1000-job file and `wf --version`.
@@ -10,7 +11,7 @@
 # Environment:
 #   WF_BIN=path        time this binary instead of building build-bench/wf (Release)
 #   BENCH_N=1000       tasks per shape
-#   BENCH_RUNS=5       timed runs per command (BENCH_WARMUP=1 untimed runs first)
+#   BENCH_RUNS=5       timed runs per command (BENCH_WARMUP=2 untimed runs first)
 #   BENCH_JOBS=2       -j given to wf, ninja and make
 #   BENCH_QUICK=1      smoke test: N=100, 3 runs; docs/performance.md is left alone
 #   BENCH_DOCS=path    file to write the table into (default docs/performance.md; "" = none)
@@ -23,7 +24,7 @@ if [ "$quick" = 1 ]; then
   n=${BENCH_N:-100} runs=${BENCH_RUNS:-3} warmup=${BENCH_WARMUP:-1}
   docs=${BENCH_DOCS-}
 else
-  n=${BENCH_N:-1000} runs=${BENCH_RUNS:-5} warmup=${BENCH_WARMUP:-1}
+  n=${BENCH_N:-1000} runs=${BENCH_RUNS:-5} warmup=${BENCH_WARMUP:-2}
   docs=${BENCH_DOCS-docs/performance.md}
 fi
 jobs=${BENCH_JOBS:-2}
@@ -102,9 +103,10 @@ hf() {  # hyperfine NAME ARGS...: one command, its JSON in $res/NAME.json
 is_failed() { local f; for f in "${failed[@]}"; do [ "$f" = "$1" ] && return 0; done; return 1; }
 
 q() { printf '%q' "$1"; }
+wf_warmup=$((warmup > 0 ? warmup - 1 : 0))  # the checked run above was the first warmup of each
 for s in fanout chain stages; do
   if ! is_failed "$s"; then
-    hf "wf-$s" --warmup "$warmup" --runs "$runs" --prepare "rm -rf $(q "$state")" \
+    hf "wf-$s" --warmup "$wf_warmup" --runs "$runs" --prepare "rm -rf $(q "$state")" \
       "$(q "$WF_BIN") run $(q "$tmp/in/$s.yml") -j $jobs"
   fi
   d=$tmp/in/$s
@@ -112,6 +114,11 @@ for s in fanout chain stages; do
     "ninja -C $(q "$d") -j $jobs"
   hf "make-$s" --warmup "$warmup" --runs "$runs" "make -s -C $(q "$d") -j $jobs"
 done
+# The same 1-stage-per-task work at a quarter of N: per-task cost should not depend on N.
+if ! is_failed stages; then
+  hf wf-stages-quarter --warmup "$warmup" --runs "$runs" --prepare "rm -rf $(q "$state")" \
+    "$(q "$WF_BIN") run $(q "$tmp/in/stages_quarter.yml") -j $jobs"
+fi
 hf loop-stages --warmup "$warmup" --runs "$runs" "sh $(q "$tmp/in/stages.sh")"
 
 for v in 100 1000; do
@@ -134,12 +141,20 @@ import json, os, sys
 res, n, jobs, runs, warmup, machine, date, versions, rev = sys.argv[1:]
 n = int(n)
 
-def med(name):
+def result(name):
     p = os.path.join(res, name + ".json")
     if not os.path.exists(p):
         return None
     with open(p) as f:
-        return json.load(f)["results"][0]["median"]
+        return json.load(f)["results"][0]
+
+def med(name):
+    r = result(name)
+    return None if r is None else r["median"]
+
+def cpu(name):  # mean user + system time of the command and the children it waited for
+    r = result(name)
+    return None if r is None else r["user"] + r["system"]
 
 def s(v):
     return "FAILED" if v is None else f"{v:.3f} s"
@@ -155,8 +170,8 @@ out = [
     f"N = {n} tasks per shape, each `sh -c true`; every tool at -j{jobs}; median of {runs} runs "
     f"after {warmup} warmup run(s). wf starts each run with an empty state dir.",
     "",
-    f"| shape | wf | ninja | make | sh loop | wf/ninja | wf/sh loop | wf per task |",
-    f"|---|---:|---:|---:|---:|---:|---:|---:|",
+    "| shape | wf | ninja | make | sh loop | wf/ninja | wf/sh loop | wf per task | wf CPU |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
 ]
 names = {"fanout": f"{n} independent jobs", "chain": f"chain of {n} jobs", "stages": f"1 job, {n} stages"}
 for shape in ("fanout", "chain", "stages"):
@@ -164,14 +179,18 @@ for shape in ("fanout", "chain", "stages"):
     lp = med("loop-stages") if shape == "stages" else None
     per = "–" if w is None else f"{w / n * 1000:.2f} ms"
     out.append(f"| {names[shape]} | {s(w)} | {s(nj)} | {s(mk)} | {s(lp) if shape == 'stages' else '–'} "
-               f"| {ratio(w, nj)} | {ratio(w, lp)} | {per} |")
+               f"| {ratio(w, nj)} | {ratio(w, lp)} | {per} | {s(cpu('wf-' + shape))} |")
+q = n // 4
+wq = med("wf-stages-quarter")
 out += [
     "",
-    "| command | median |",
-    "|---|---:|",
-    f"| `wf validate` (100 jobs) | {ms(med('validate-100'))} |",
-    f"| `wf validate` (1000 jobs) | {ms(med('validate-1000'))} |",
-    f"| `wf --version` | {ms(med('version'))} |",
+    "| command | median | CPU |",
+    "|---|---:|---:|",
+    f"| `wf run`, 1 job, {q} stages | {s(wq)} ({'–' if wq is None else f'{wq / q * 1000:.2f} ms'} per task) "
+    f"| {s(cpu('wf-stages-quarter'))} |",
+    f"| `wf validate` (100 jobs) | {ms(med('validate-100'))} | {ms(cpu('validate-100'))} |",
+    f"| `wf validate` (1000 jobs) | {ms(med('validate-1000'))} | {ms(cpu('validate-1000'))} |",
+    f"| `wf --version` | {ms(med('version'))} | {ms(cpu('version'))} |",
 ]
 print("\n".join(out))
 EOF

@@ -6,12 +6,14 @@ For N and an output directory it writes, for each shape:
   chain   N jobs, job i needs job i-1
   stages  one job with N sequential stages
 the workflow file (<shape>.yml), an equivalent <shape>/build.ninja and <shape>/Makefile,
-plus stages.sh (a shell loop spawning `sh -c true` N times) and two validate-only files
+plus stages.sh (a shell loop spawning `sh -c true` N times), stages_quarter.yml (the stages
+shape at N/4, to see whether wf's per-task cost grows with N) and two validate-only files
 (validate_100.yml, validate_1000.yml: a 100- and a 1000-job chain).
 
 Every ninja edge and make target is always out of date, so each run executes every command:
 ninja outputs are never created (ninja treats a missing output as dirty) and make targets are
-.PHONY. Stamps are not used, so no file system writes besides wf's state are timed.
+.PHONY. Stamps are not used, so no file system writes besides wf's state (and ninja's
+.ninja_log) are timed. Every tool spawns exactly one `sh -c true` process per task.
 """
 import os
 import sys
@@ -38,7 +40,9 @@ def workflow(n, shape):
 
 def ninja(n, shape):
     # `stages` is a strict sequence too, so it has the same graph as `chain`.
-    out = ["rule t\n  command = sh -c true\n\n"]
+    # ninja runs every command through `/bin/sh -c`, so `command = true` is what spawns exactly
+    # one `sh -c true` per edge; `command = sh -c true` would spawn two shells per edge.
+    out = ["rule t\n  command = true\n\n"]
     for i in range(n):
         dep = f" | o{i - 1}" if shape != "fanout" and i > 0 else ""
         out.append(f"build o{i}: t{dep}\n")
@@ -71,6 +75,7 @@ def main():
         write(f"{d}/{shape}/build.ninja", ninja(n, shape))
         write(f"{d}/{shape}/Makefile", makefile(n, shape))
     write(f"{d}/stages.sh", f"i=0\nwhile [ $i -lt {n} ]; do sh -c true; i=$((i + 1)); done\n")
+    write(f"{d}/stages_quarter.yml", workflow(max(n // 4, 1), "stages"))
     for v in (100, 1000):
         write(f"{d}/validate_{v}.yml", workflow(v, "chain"))
 

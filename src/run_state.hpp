@@ -127,6 +127,8 @@ class Run {
   // --- stages (stage_runner.cpp) ---
   void advance(Instance& in);
   bool begin_stage(Instance& in, const Stage& s);  // false: the stage finished at once
+  bool start_process(Instance& in, const Stage& s, const Json& vars, const std::string& key,
+                     std::optional<Clock::time_point> deadline);
   void end_stage(Instance& in, Status st, const Error& err, const Json& outputs, int exit_code);
   void finish_instance(Instance& in);
   void cancel_instance(Instance& in, const std::string& reason, bool immediate);

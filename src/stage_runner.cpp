@@ -10,6 +10,7 @@
 #include "wf/expr.hpp"
 #include "wf/matrix.hpp"
 #include "wf/params.hpp"
+#include "python_stage.hpp"
 
 namespace wf {
 
@@ -157,73 +158,9 @@ bool Run::begin_stage(Instance& in, const Stage& s) {
       end_stage(in, Status::Failed, e, Json::object(), -1);
       return false;
     }
-    case StageKind::Bash: {
-      auto script = render_string(s.bash, vars_ref());
-      if (!script.ok()) {
-        end_stage(in, Status::Failed, script.error(), Json::object(), -1);
-        return false;
-      }
-      std::string shell;
-      const std::optional<Text>& sh = s.shell ? s.shell : (j.shell ? j.shell : w_.shell);
-      if (sh) {
-        auto r = render_string(*sh, vars_ref());
-        if (!r.ok()) {
-          end_stage(in, Status::Failed, r.error(), Json::object(), -1);
-          return false;
-        }
-        shell = *r;
-      }
-      std::string cwd = opts_.cwd;
-      const std::optional<Text>& wd =
-          s.working_directory ? s.working_directory : (j.working_directory ? j.working_directory : w_.working_directory);
-      if (wd) {
-        auto r = render_string(*wd, vars_ref());
-        if (!r.ok()) {
-          end_stage(in, Status::Failed, r.error(), Json::object(), -1);
-          return false;
-        }
-        cwd = *r;
-      }
-      std::map<std::string, std::string> env = in.env;
-      if (!s.env.empty()) {
-        Json v = vars_ref();
-        for (const auto& [k, t] : s.env) {
-          auto r = render_string(t, v);
-          if (!r.ok()) {
-            end_stage(in, Status::Failed, r.error(), Json::object(), -1);
-            return false;
-          }
-          env[k] = *r;
-          v["env"][k] = *r;
-        }
-      }
-      std::string base = tmp_dir_ + "/" + std::to_string(in.stage.id);
-      in.output_file = base + ".out";
-      env["WF_RUN_ID"] = run_.id;
-      env["WF_WORKFLOW"] = w_.name;
-      env["WF_JOB"] = j.name;
-      env["WF_STAGE"] = key;
-      env["WF_ATTEMPT"] = std::to_string(in.stage.attempt);
-      env["WF_JOB_ATTEMPT"] = std::to_string(in.rec.job_attempt);
-      env["WF_RUN_ATTEMPT"] = std::to_string(run_.attempt);
-      env["WF_OUTPUT"] = in.output_file;
-      env["WF_LOGICAL_DATE"] = logical_date_;
-      ShellCommand cmd = shell_command(shell, *script, base + ".script");
-      if (cmd.needs_file) {
-        std::ofstream f(base + ".script", std::ios::binary);
-        f << *script;
-        if (!f) {
-          end_stage(in, Status::Failed, Error("cannot write the script file " + base + ".script", "StageError"),
-                    Json::object(), -1);
-          return false;
-        }
-      }
-      SpawnSpec spec{std::move(cmd.argv), env_list(env), cwd, deadline};
-      ProcessId pid = procs_.spawn(spec);
-      in.pid = pid;
-      by_pid_[pid] = &in;
-      return true;
-    }
+    case StageKind::Bash:
+    case StageKind::Python:
+      return start_process(in, s, vars_ref(), key, deadline);
     default: {
       end_stage(in, Status::Failed,
                 Error(to_string(s.kind) + " stages are not supported by this version of wf", "StageError"),
@@ -378,12 +315,31 @@ void Run::on_exit(const ProcessExit& e) {
     }
     ::unlink((tmp_dir_ + "/" + std::to_string(in.stage.id) + ".script").c_str());
   }
-  outputs["return_code"] = e.exit_code;
-  outputs["stdout"] = e.out;
-  outputs["stderr"] = e.err;
+  const Stage& stage_def = w_.jobs[in.job].stages[in.next_stage];
+  Error py_error;
+  if (stage_def.kind == StageKind::Python) {
+    std::string base = tmp_dir_ + "/" + std::to_string(in.stage.id);
+    std::ifstream f(base + ".pyout", std::ios::binary);
+    if (f) {
+      Json r = Json::parse(f, nullptr, false);
+      if (r.is_object() && r.contains("outputs") && r["outputs"].is_object())
+        for (auto it = r["outputs"].begin(); it != r["outputs"].end(); ++it) outputs[it.key()] = it.value();
+      if (r.is_object() && r.contains("error") && r["error"].is_object())
+        py_error = Error(r["error"].value("message", ""), r["error"].value("name", "Exception"));
+    }
+    ::unlink((base + ".pyout").c_str());
+    ::unlink((base + ".pyin").c_str());
+  } else {
+    outputs["return_code"] = e.exit_code;
+    outputs["stdout"] = e.out;
+    outputs["stderr"] = e.err;
+  }
   Status st = Status::Success;
   Error err;
-  if (!e.spawn_error.empty()) {
+  if (!py_error.name.empty() && e.spawn_error.empty() && !e.timed_out && !e.cancelled) {
+    st = Status::Failed;
+    err = Error(mask(py_error.message), py_error.name);
+  } else if (!e.spawn_error.empty()) {
     st = Status::Failed;
     err = Error(e.spawn_error, "StageError");
   } else if (e.timed_out) {
@@ -405,7 +361,7 @@ void Run::on_exit(const ProcessExit& e) {
       msg += ": ";
       for (std::size_t i = 0; i < tail.size(); ++i) msg += (i ? "\n" : "") + tail[i];
     }
-    err = Error(msg, "ShellError");
+    err = Error(msg, stage_def.kind == StageKind::Python ? "StageError" : "ShellError");
   }
   if (st == Status::Failed) {
     auto tail = last_lines(out + errtext, 20);
@@ -479,6 +435,88 @@ Result<RetryPolicy> Run::retry_policy(const Text& t, const Json& vars) const {
     value = *r;
   }
   return parse_retry(value);
+}
+
+}  // namespace wf
+namespace wf {
+
+// The process of a bash or python stage: its script, cwd and environment (FORMAT §6).
+bool Run::start_process(Instance& in, const Stage& s, const Json& vars, const std::string& key,
+                        std::optional<Clock::time_point> deadline) {
+  const Job& j = w_.jobs[in.job];
+  auto failed = [&](const Error& e) {
+    end_stage(in, Status::Failed, e, Json::object(), -1);
+    return false;
+  };
+  auto script = render_string(s.kind == StageKind::Python ? s.run : s.bash, vars);
+  if (!script.ok()) return failed(script.error());
+  std::string cwd = opts_.cwd;
+  const std::optional<Text>& wd =
+      s.working_directory ? s.working_directory : (j.working_directory ? j.working_directory : w_.working_directory);
+  if (wd) {
+    auto r = render_string(*wd, vars);
+    if (!r.ok()) return failed(r.error());
+    cwd = *r;
+  }
+  std::map<std::string, std::string> env = in.env;
+  if (!s.env.empty()) {
+    Json v = vars;
+    for (const auto& [k, t] : s.env) {
+      auto r = render_string(t, v);
+      if (!r.ok()) return failed(r.error());
+      env[k] = *r;
+      v["env"][k] = *r;
+    }
+  }
+  std::string base = tmp_dir_ + "/" + std::to_string(in.stage.id);
+  in.output_file = base + ".out";
+  env["WF_RUN_ID"] = run_.id;
+  env["WF_WORKFLOW"] = w_.name;
+  env["WF_JOB"] = j.name;
+  env["WF_STAGE"] = key;
+  env["WF_ATTEMPT"] = std::to_string(in.stage.attempt);
+  env["WF_JOB_ATTEMPT"] = std::to_string(in.rec.job_attempt);
+  env["WF_RUN_ATTEMPT"] = std::to_string(run_.attempt);
+  env["WF_OUTPUT"] = in.output_file;
+  env["WF_LOGICAL_DATE"] = logical_date_;
+
+  std::vector<std::string> argv;
+  if (s.kind == StageKind::Python) {
+    auto py_vars = render_json(s.vars, vars);
+    if (!py_vars.ok()) return failed(py_vars.error());
+    Json context = {{"attempt", in.stage.attempt}, {"run_id", run_.id}, {"params", params_},
+                    {"matrix", in.matrix},          {"needs", vars.value("needs", Json::object())},
+                    {"job_attempt", in.rec.job_attempt}};
+    Json input = {{"code", *script}, {"name", "<stage " + key + ">"}, {"vars", py_vars->is_object() ? *py_vars : Json::object()},
+                  {"params", params_}, {"matrix", in.matrix}, {"context", context}};
+    std::ofstream f(base + ".pyin", std::ios::binary);
+    f << input.dump(-1, ' ', false, Json::error_handler_t::replace);
+    if (!f) return failed(Error("cannot write " + base + ".pyin", "StageError"));
+    env["WF_PY_INPUT"] = base + ".pyin";
+    env["WF_PY_RESULT"] = base + ".pyout";
+    auto py = env.find("WF_PYTHON");
+    argv = {py != env.end() && !py->second.empty() ? py->second : "python3", "-c", python_wrapper()};
+  } else {
+    std::string shell;
+    const std::optional<Text>& sh = s.shell ? s.shell : (j.shell ? j.shell : w_.shell);
+    if (sh) {
+      auto r = render_string(*sh, vars);
+      if (!r.ok()) return failed(r.error());
+      shell = *r;
+    }
+    ShellCommand cmd = shell_command(shell, *script, base + ".script");
+    if (cmd.needs_file) {
+      std::ofstream f(base + ".script", std::ios::binary);
+      f << *script;
+      if (!f) return failed(Error("cannot write the script file " + base + ".script", "StageError"));
+    }
+    argv = std::move(cmd.argv);
+  }
+  SpawnSpec spec{std::move(argv), env_list(env), cwd, deadline};
+  ProcessId pid = procs_.spawn(spec);
+  in.pid = pid;
+  by_pid_[pid] = &in;
+  return true;
 }
 
 }  // namespace wf

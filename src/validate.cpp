@@ -52,7 +52,8 @@ namespace {
 
 class Validator {
  public:
-  Validator(const Workflow& w, DiagnosticList& diags) : w_(w), diags_(diags), src_(diags.source(w.file)) {}
+  Validator(const Workflow& w, DiagnosticList& diags, std::size_t max_legs)
+      : w_(w), diags_(diags), src_(diags.source(w.file)), max_legs_(max_legs) {}
 
   void run() {
     check_needs();
@@ -153,7 +154,8 @@ class Validator {
   }
 
   void check_stage(const Stage& s, const Scope& scope) {
-    if (s.kind != StageKind::Empty && s.kind != StageKind::Bash && s.kind != StageKind::Raise) {
+    if (s.kind != StageKind::Empty && s.kind != StageKind::Bash && s.kind != StageKind::Raise &&
+        s.kind != StageKind::Python) {
       static const std::map<StageKind, std::string> keys = {
           {StageKind::Python, "run"},       {StageKind::Call, "uses"},       {StageKind::Trigger, "trigger"},
           {StageKind::Parallel, "parallel"}, {StageKind::Foreach, "foreach"}, {StageKind::Until, "until"},
@@ -174,6 +176,10 @@ class Validator {
     if (s.sleep) check_text(*s.sleep, scope);
     if (s.shell) check_text(*s.shell, scope);
     if (s.kind == StageKind::Raise) check_text(s.raise, scope);
+    if (s.kind == StageKind::Python) {
+      check_text(s.run, scope);
+      check_json(s.vars, s.pos, scope);
+    }
     if (s.kind == StageKind::Bash) {
       Scope bs = scope;
       bs.in_bash = true;
@@ -194,6 +200,12 @@ class Validator {
       return;
     }
     check_text(t, scope);
+  }
+
+  void check_json(const Json& v, const SourcePos& pos, const Scope& scope) {
+    if (v.is_string()) check_text(Text{v.get<std::string>(), pos}, scope);
+    else if (v.is_structured())
+      for (const auto& e : v) check_json(e, pos, scope);
   }
 
   void check_text(const Text& t, const Scope& scope) {
@@ -225,10 +237,13 @@ class Validator {
       }
       if (root == "params" && r.path.size() > 1) {
         if (!w_.find_param(r.path[1])) {
+          // A warning, not an error: the seed reference's own examples read undeclared
+          // params, and such a file must still run (the reference fails when evaluated).
           std::string msg = "undeclared param '" + r.path[1] + "'";
           std::string hint = closest_match(r.path[1], param_names_);
           if (!hint.empty()) msg += "; did you mean '" + hint + "'?";
-          diags_.error(where, msg);
+          else msg += "; reading it fails the stage at run time";
+          diags_.warning(where, msg);
         } else if (scope.in_bash) {
           diags_.warning(where, "'${{ params." + r.path[1] +
                                     " }}' is pasted into the script as text; pass it through env: and use \"$VAR\", or "
@@ -278,11 +293,13 @@ class Validator {
   DiagnosticList& diags_;
   const std::string* src_;
   std::vector<std::string> param_names_;
-  std::size_t max_legs_ = 256;
+  std::size_t max_legs_;
 };
 
 }  // namespace
 
-void validate_workflow(const Workflow& w, DiagnosticList& diags) { Validator(w, diags).run(); }
+void validate_workflow(const Workflow& w, DiagnosticList& diags, std::size_t max_legs) {
+  Validator(w, diags, max_legs).run();
+}
 
 }  // namespace wf

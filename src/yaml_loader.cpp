@@ -607,6 +607,14 @@ class Loader {
         if (auto t = text(get(n, "raise"), "raise")) s.raise = *t;
         else diags_.error(s.pos, "'raise' must hold the error message");
         break;
+      case StageKind::Python: {
+        if (auto t = text(get(n, "run"), "run")) s.run = *t;
+        else diags_.error(s.pos, "'run' must hold the Python code to run");
+        YAML::Node v = get(n, "vars");
+        if (present(v) && !v.IsMap()) diags_.error(pos(v), "'vars' must be a map of names to values");
+        s.vars = present(v) ? to_json(v) : Json::object();
+        break;
+      }
       default:
         break;
     }

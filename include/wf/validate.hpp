@@ -11,7 +11,8 @@
 
 namespace wf {
 
-void validate_workflow(const Workflow& w, DiagnosticList& diags);
+// `max_legs` is the cap on matrix legs (`--max-legs`).
+void validate_workflow(const Workflow& w, DiagnosticList& diags, std::size_t max_legs = 256);
 
 // The file position of byte `offset` of a Text's value, found by looking for the value's
 // text in the file source near the scalar's start (quoted and block scalars included).

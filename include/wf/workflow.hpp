@@ -64,6 +64,9 @@ struct Stage {
   std::optional<Text> shell;
   // raise stage
   Text raise;
+  // python stage
+  Text run;
+  Json vars;  // raw `vars:` map (strings may hold templates)
   // The whole stage as JSON, for kinds whose keys are not modelled yet (run, uses, ...).
   Json raw;
   SourcePos pos;

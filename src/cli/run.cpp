@@ -140,7 +140,7 @@ int run_command(Globals& g, const RunArgs& a) {
     return kUsage;
   }
   const Workflow& w = *chosen->workflow;
-  validate_workflow(w, diags);
+  validate_workflow(w, diags, static_cast<std::size_t>(a.max_legs));
   // Problems in other workflows of the config path do not stop this one.
   DiagnosticList own;
   for (const auto& d : diags.items())
@@ -208,6 +208,7 @@ int run_command(Globals& g, const RunArgs& a) {
                          : w.timeout ? *w.timeout
                          : env_int(g, {"WF_TIMEOUT", "WORKFLOW_CORE_TIMEOUT"}).value_or(3600);
   opts.fail_fast = a.fail_fast;
+  opts.max_legs = a.max_legs;
   opts.only_jobs = a.only;
   opts.exclude_jobs = a.exclude;
   opts.kill_grace = std::chrono::milliseconds(static_cast<long long>(a.kill_grace * 1000));

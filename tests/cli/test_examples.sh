@@ -16,8 +16,14 @@ stage_field() { # JOB STAGE_KEY FIELD
        WHERE j.run_id = '$(last_run_id)' AND j.job = '$1' AND s.stage_key = '$2'
        ORDER BY s.attempt DESC LIMIT 1"
 }
-# json_get JSON PYTHON-EXPR: evaluates EXPR over the parsed JSON `d`, prints it as JSON.
-json_get() { python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(json.dumps(eval(sys.argv[2]), sort_keys=True))' "$1" "$2"; }
+# jv JSON PATH: the value at PATH (sqlite JSON path, e.g. $.a[0]) as compact JSON, or <missing>.
+sqlq() { printf "'%s'" "${1//\'/\'\'}"; }
+jv() {
+  sqlite3 :memory: "SELECT CASE WHEN json_type(v, p) IS NULL THEN '<missing>'
+    WHEN json_type(v, p) = 'text' THEN json_quote(json_extract(v, p))
+    WHEN json_type(v, p) IN ('true', 'false', 'null') THEN json_type(v, p)
+    ELSE json_extract(v, p) END FROM (SELECT $(sqlq "$1") AS v, $(sqlq "$2") AS p)"
+}
 
 known="cleanup diamond hello outputs params raise secret shell trigger-rules"
 
@@ -51,7 +57,7 @@ expect_out "greet/Greet | hello, world" "hello"
 expect_out "greet/Done | said: hello, world" "hello"
 expect_eq "$(run_status)" "SUCCESS 0" "hello run"
 expect_eq "$(stage_field greet greet status)" "SUCCESS" "hello greet stage"
-expect_eq "$(json_get "$(job_outputs greet)" 'd["greeting"]')" '"hello, world"' "hello output"
+expect_eq "$(jv "$(job_outputs greet)" '$.greeting')" '"hello, world"' "hello output"
 wf run "$EX/hello.yml" -p name=you
 expect_rc 0 "hello -p name=you"
 expect_out "greet/Greet | hello, you" "hello -p name=you"
@@ -68,12 +74,11 @@ expect_out "date=2024-01-31 started=2024-01-31T08:00:00Z mode=full regions=eu,us
 expect_out "show/Big batch only | big batch of 1000 rows" "params"
 expect_eq "$(run_status)" "SUCCESS 0" "params run"
 p=$(sql "SELECT params FROM runs WHERE id = '$(last_run_id)'")
-expect_eq "$(json_get "$p" '[d["source"], d["label"], d["batch-size"], d["ratio"], d["dry"], d["mode"]]')" \
-  '["s3://bucket/in", "nightly", 1000, 0.5, false, "full"]' "recorded params"
-expect_eq "$(json_get "$p" '[d["run-date"], d["started"], d["regions"], d["settings"]]')" \
-  '["2024-01-31", "2024-01-31T08:00:00Z", ["eu", "us"], {"retries": 3}]' "recorded params"
-expect_eq "$(json_get "$p" 'float(d["amount"])')" '12.5' "decimal param"
-expect_eq "$(json_get "$p" 'd["today"]')" "\"$(date -u +%Y-%m-%d)\"" "templated date default"
+for kv in 'source="s3://bucket/in"' 'label="nightly"' 'batch-size=1000' 'ratio=0.5' 'dry=false' 'mode="full"' \
+          'run-date="2024-01-31"' 'started="2024-01-31T08:00:00Z"' 'regions=["eu","us"]' 'settings={"retries":3}' \
+          'amount=12.5' "today=\"$(date -u +%Y-%m-%d)\""; do
+  expect_eq "$(jv "$p" "\$.\"${kv%%=*}\"")" "${kv#*=}" "recorded param ${kv%%=*}"
+done
 
 wf run "$EX/params.yml" -p source=x -p batch-size=10 -p dry=true -p mode=incremental \
   -p 'regions=["ap"]' -p 'settings={"retries": 9}' -p started=2024-06-01T12:30:00-02:00
@@ -88,8 +93,8 @@ expect_rc 0 "diamond"
 expect_out "d/Sum | b=20 c=100 total=120" "diamond"
 expect_eq "$(run_status)" "SUCCESS 0" "diamond run"
 for j in a b c d; do expect_eq "$(job_status $j)" "SUCCESS" "diamond job $j"; done
-expect_eq "$(json_get "$(job_outputs a)" 'd')" '{"base": "10"}' "diamond a outputs (outputs: map only)"
-expect_eq "$(json_get "$(job_outputs d)" 'd')" '{"total": "120"}' "diamond d outputs"
+expect_eq "$(jv "$(job_outputs a)" '$')" '{"base":"10"}' "diamond a outputs (outputs: map only)"
+expect_eq "$(jv "$(job_outputs d)" '$')" '{"total":"120"}' "diamond d outputs"
 # d started only after both b and c finished; b and c after a.
 order=$(sql "SELECT
   (SELECT started_at FROM job_instances WHERE run_id = r.id AND job = 'd') >=
@@ -124,13 +129,13 @@ expect_out "consume/Check types | second line = with equals" "outputs"
 expect_out "consume/Typed condition | count is the number 3" "outputs"
 expect_eq "$(run_status)" "SUCCESS 0" "outputs run"
 o=$(job_outputs produce)
-expect_eq "$(json_get "$o" 'd')" \
-  '{"count": 3, "enabled": true, "files": ["a.csv", "b.csv", "c.csv"], "meta": {"owner": "etl", "retries": 2}, "name": "report", "notes": "first line\nsecond line = with equals", "nothing": null, "summary": "report has 3 files"}' \
+expect_eq "$(jv "$o" '$')" \
+  '{"count":3,"enabled":true,"files":["a.csv","b.csv","c.csv"],"meta":{"owner":"etl","retries":2},"name":"report","notes":"first line\nsecond line = with equals","nothing":null,"summary":"report has 3 files"}' \
   "outputs keep their JSON types"
-expect_eq "$(json_get "$(stage_field produce write outputs)" 'd["count"]')" '"3"' "\$WF_OUTPUT values are strings"
+expect_eq "$(jv "$(stage_field produce write outputs)" '$.count')" '"3"' "\$WF_OUTPUT values are strings"
 wf run "$EX/outputs.yml" --json
 expect_rc 0 "outputs --json"
-expect_eq "$(json_get "$out" 'd["jobs"]["produce"]["outputs"]["files"]')" '["a.csv", "b.csv", "c.csv"]' "outputs --json"
+expect_eq "$(jv "$out" '$.jobs.produce.outputs.files')" '["a.csv","b.csv","c.csv"]' "outputs --json"
 
 # --- secret -----------------------------------------------------------------------------------
 TOKEN="tok-Xq93zLpW7"
@@ -147,8 +152,8 @@ expect_out "use/Use the header | sending Bearer ***" "secret through outputs"
 expect_no_out "$TOKEN" "secret live output"
 expect_no_err "$TOKEN" "secret live stderr"
 rid=$(last_run_id)
-expect_eq "$(json_get "$(job_outputs login)" 'd["auth"]')" '"Bearer ***"' "secret job output"
-expect_eq "$(json_get "$(sql "SELECT params FROM runs WHERE id = '$rid'")" 'd')" '{"token": "***", "user": "alice"}' "secret params"
+expect_eq "$(jv "$(job_outputs login)" '$.auth')" '"Bearer ***"' "secret job output"
+expect_eq "$(jv "$(sql "SELECT params FROM runs WHERE id = '$rid'")" '$')" '{"token":"***","user":"alice"}' "secret params"
 
 wf logs "$rid"
 expect_rc 0 "secret logs"
@@ -158,7 +163,7 @@ expect_no_out "$TOKEN" "secret logs"
 wf show "$rid" --json
 expect_rc 0 "secret show --json"
 expect_no_out "$TOKEN" "secret show --json"
-expect_eq "$(json_get "$out" 'd["params"]["token"]')" '"***"' "secret show --json params"
+expect_eq "$(jv "$out" '$.params.token')" '"***"' "secret show --json params"
 wf show "$rid"
 expect_no_out "$TOKEN" "secret show"
 wf runs --json
@@ -166,7 +171,7 @@ expect_no_out "$TOKEN" "secret runs --json"
 wf run "$EX/secret.yml" -p "token=$TOKEN" --json
 expect_rc 0 "secret --json"
 expect_no_out "$TOKEN" "secret --json"
-expect_eq "$(json_get "$out" 'd["params"]["token"]')" '"***"' "secret --json params"
+expect_eq "$(jv "$out" '$.params.token')" '"***"' "secret --json params"
 wf run "$EX/secret.yml" -p "token=$TOKEN" -q
 expect_rc 0 "secret -q"
 expect_eq "$out" "" "secret -q prints nothing"
@@ -214,7 +219,7 @@ expect_out "working-directory/Run inside it | in shell-example-wd" "shell"
 expect_out "wf-vars/Variables | workflow=shell job=wf-vars stage=vars attempt=1" "shell"
 expect_eq "$(sql "SELECT count(*) FROM stages s JOIN job_instances j ON j.id = s.job_instance_id
                   WHERE j.run_id = '$(last_run_id)' AND s.status = 'SUCCESS'")" "11" "shell: every stage succeeded"
-expect_eq "$(json_get "$(stage_field wf-vars vars outputs)" 'd["run_id"]')" "\"$(last_run_id)\"" "WF_RUN_ID is the run id"
+expect_eq "$(jv "$(stage_field wf-vars vars outputs)" '$.run_id')" "\"$(last_run_id)\"" "WF_RUN_ID is the run id"
 if [ -e shell-example-wd ]; then fail_test "shell left its directory behind"; else pass_test; fi
 
 # --- raise ------------------------------------------------------------------------------------
