@@ -33,7 +33,6 @@ void Run::advance(Instance& in) {
 }
 
 bool Run::begin_stage(Instance& in, const Stage& s) {
-  const Job& j = w_.jobs[in.job];
   in.in_stage = true;
   in.stage = StageRecord();
   in.stage.job_instance_id = in.rec.id;
