@@ -170,8 +170,8 @@ out = [
     f"N = {n} tasks per shape, each `sh -c true`; every tool at -j{jobs}; median of {runs} runs "
     f"after {warmup} warmup run(s). wf starts each run with an empty state dir.",
     "",
-    "| shape | wf | ninja | make | sh loop | wf/ninja | wf/sh loop | wf per task | wf CPU |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| shape | wf | ninja | make | sh loop | wf/ninja | wf/sh loop | wf per task | CPU wf | CPU ninja | CPU wf/ninja |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
 ]
 names = {"fanout": f"{n} independent jobs", "chain": f"chain of {n} jobs", "stages": f"1 job, {n} stages"}
 for shape in ("fanout", "chain", "stages"):
@@ -179,7 +179,8 @@ for shape in ("fanout", "chain", "stages"):
     lp = med("loop-stages") if shape == "stages" else None
     per = "–" if w is None else f"{w / n * 1000:.2f} ms"
     out.append(f"| {names[shape]} | {s(w)} | {s(nj)} | {s(mk)} | {s(lp) if shape == 'stages' else '–'} "
-               f"| {ratio(w, nj)} | {ratio(w, lp)} | {per} | {s(cpu('wf-' + shape))} |")
+               f"| {ratio(w, nj)} | {ratio(w, lp)} | {per} "
+               f"| {s(cpu('wf-' + shape))} | {s(cpu('ninja-' + shape))} | {ratio(cpu('wf-' + shape), cpu('ninja-' + shape))} |")
 q = n // 4
 wq = med("wf-stages-quarter")
 out += [

@@ -15,7 +15,11 @@ using wf::DiagnosticList;
 
 namespace {
 
-using Strings = std::vector<std::string>;
+struct Strings : std::vector<std::string> {
+  using std::vector<std::string>::vector;
+  Strings() = default;
+  Strings(std::vector<std::string> v) : std::vector<std::string>(std::move(v)) {}
+};
 using Env = std::map<std::string, std::string>;
 
 // A fresh directory under /tmp, removed with everything in it at scope exit.
@@ -63,6 +67,8 @@ std::string workflow(const std::string& name) {
   return name + ":\n  type: Workflow\n  jobs:\n    a:\n      stages:\n        - name: s\n          echo: hi\n";
 }
 
+Strings dirs(const std::vector<std::string>& cli, const Env& env) { return wf::config_dirs(cli, env); }
+
 Strings messages(const DiagnosticList& d) {
   Strings out;
   for (const auto& x : d.sorted()) out.push_back(x.message);
@@ -71,28 +77,41 @@ Strings messages(const DiagnosticList& d) {
 
 }  // namespace
 
+// Print string lists in failure messages, one item a line.
+namespace doctest {
+template <>
+struct StringMaker<Strings> {
+  static String convert(const Strings& v) {
+    std::string s = "{";
+    for (const auto& x : v) s += "\n  \"" + x + "\"";
+    s += v.empty() ? "}" : "\n}";
+    return s.c_str();
+  }
+};
+}  // namespace doctest
+
 // --- config_dirs ---------------------------------------------------------------------------
 
 TEST_CASE("catalog: config_dirs prefers --conf over every variable") {
   Env env{{"WF_CONF_PATH", "/env/a"}, {"WORKFLOW_CORE_CONF_PATH", "/core"}};
-  CHECK(wf::config_dirs({"/cli/one", "/cli/two"}, env) == Strings{"/cli/one", "/cli/two"});
+  CHECK(dirs({"/cli/one", "/cli/two"}, env) == Strings{"/cli/one", "/cli/two"});
 }
 
 TEST_CASE("catalog: config_dirs reads WF_CONF_PATH as a colon-separated list") {
   Env env{{"WF_CONF_PATH", "/a:/b/c::relative:"}, {"WORKFLOW_CORE_CONF_PATH", "/core"}};
-  CHECK(wf::config_dirs({}, env) == Strings{"/a", "/b/c", "relative"});
+  CHECK(dirs({}, env) == Strings{"/a", "/b/c", "relative"});
 }
 
 TEST_CASE("catalog: config_dirs falls back to WORKFLOW_CORE_CONF_PATH") {
-  CHECK(wf::config_dirs({}, Env{{"WORKFLOW_CORE_CONF_PATH", "/core"}}) == Strings{"/core"});
+  CHECK(dirs({}, Env{{"WORKFLOW_CORE_CONF_PATH", "/core"}}) == Strings{"/core"});
   // An empty WF_CONF_PATH counts as unset.
-  CHECK(wf::config_dirs({}, Env{{"WF_CONF_PATH", ""}, {"WORKFLOW_CORE_CONF_PATH", "/core"}}) == Strings{"/core"});
-  CHECK(wf::config_dirs({}, Env{{"WF_CONF_PATH", ":"}, {"WORKFLOW_CORE_CONF_PATH", "/core"}}) == Strings{"/core"});
+  CHECK(dirs({}, Env{{"WF_CONF_PATH", ""}, {"WORKFLOW_CORE_CONF_PATH", "/core"}}) == Strings{"/core"});
+  CHECK(dirs({}, Env{{"WF_CONF_PATH", ":"}, {"WORKFLOW_CORE_CONF_PATH", "/core"}}) == Strings{"/core"});
 }
 
 TEST_CASE("catalog: config_dirs defaults to ./conf") {
-  CHECK(wf::config_dirs({}, Env{}) == Strings{"./conf"});
-  CHECK(wf::config_dirs({}, Env{{"HOME", "/home/x"}, {"WORKFLOW_CORE_CONF_PATH", ""}}) == Strings{"./conf"});
+  CHECK(dirs({}, Env{}) == Strings{"./conf"});
+  CHECK(dirs({}, Env{{"HOME", "/home/x"}, {"WORKFLOW_CORE_CONF_PATH", ""}}) == Strings{"./conf"});
 }
 
 // --- workflow_files_in -----------------------------------------------------------------------

@@ -13,7 +13,11 @@ using wf::Text;
 
 namespace {
 
-using Strings = std::vector<std::string>;
+struct Strings : std::vector<std::string> {
+  using std::vector<std::string>::vector;
+  Strings() = default;
+  Strings(std::vector<std::string> v) : std::vector<std::string>(std::move(v)) {}
+};
 
 // Loads `text` as w.yaml, validates every workflow in it and returns each diagnostic as its
 // first formatted line ("w.yaml:3:5: error: message"), sorted by place.
@@ -45,6 +49,19 @@ std::string at(const SourcePos& p) { return std::to_string(p.line) + ":" + std::
 const std::string kHead = "w:\n  type: Workflow\n";
 
 }  // namespace
+
+// Print string lists in failure messages, one item a line.
+namespace doctest {
+template <>
+struct StringMaker<Strings> {
+  static String convert(const Strings& v) {
+    std::string s = "{";
+    for (const auto& x : v) s += "\n  \"" + x + "\"";
+    s += v.empty() ? "}" : "\n}";
+    return s.c_str();
+  }
+};
+}  // namespace doctest
 
 // --- needs -----------------------------------------------------------------------------------
 

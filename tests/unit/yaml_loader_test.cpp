@@ -20,7 +20,11 @@ using wf::WorkflowFile;
 
 namespace {
 
-using Strings = std::vector<std::string>;
+struct Strings : std::vector<std::string> {
+  using std::vector<std::string>::vector;
+  Strings() = default;
+  Strings(std::vector<std::string> v) : std::vector<std::string>(std::move(v)) {}
+};
 
 struct Loaded {
   DiagnosticList diags;
@@ -73,6 +77,19 @@ class TempDir {
 };
 
 }  // namespace
+
+// Print string lists in failure messages, one item a line.
+namespace doctest {
+template <>
+struct StringMaker<Strings> {
+  static String convert(const Strings& v) {
+    std::string s = "{";
+    for (const auto& x : v) s += "\n  \"" + x + "\"";
+    s += v.empty() ? "}" : "\n}";
+    return s.c_str();
+  }
+};
+}  // namespace doctest
 
 // --- file layouts ----------------------------------------------------------------------------
 
