@@ -575,6 +575,12 @@ void ProcessSet::cancel_all(bool immediate) {
   for (auto& child : impl_->children) impl_->cancel(*child, immediate, now);
 }
 
+int ProcessSet::os_pid(ProcessId id) const {
+  for (const auto& child : impl_->children)
+    if (child->id == id) return static_cast<int>(child->pid);
+  return 0;
+}
+
 std::size_t ProcessSet::running() const {
   return impl_->children.size() + impl_->failed_spawns.size();
 }

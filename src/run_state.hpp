@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -68,6 +69,7 @@ struct Instance {
   bool stage_timed_by_job = false;
   std::string output_file;
   int retries_done = 0;
+  std::vector<std::string> last_tail;  // output tail of the stage that just failed
 };
 
 // A job that was decided to run: its legs and how many run.
@@ -127,8 +129,10 @@ class Run {
   // --- stages (stage_runner.cpp) ---
   void advance(Instance& in);
   bool begin_stage(Instance& in, const Stage& s);  // false: the stage finished at once
-  bool start_process(Instance& in, const Stage& s, const Json& vars, const std::string& key,
-                     std::optional<Clock::time_point> deadline);
+  bool start_process(Instance& in, const Stage& s, const std::function<const Json&()>& vars,
+                     const std::string& key, std::optional<Clock::time_point> deadline);
+  Result<Json> render_lazy(const Text& t, const std::function<const Json&()>& vars) const;
+  Result<std::string> render_string_lazy(const Text& t, const std::function<const Json&()>& vars) const;
   void end_stage(Instance& in, Status st, const Error& err, const Json& outputs, int exit_code);
   void finish_instance(Instance& in);
   void cancel_instance(Instance& in, const std::string& reason, bool immediate);

@@ -1,5 +1,8 @@
 #include "wf/scheduler.hpp"
 
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -557,7 +560,9 @@ Result<RunOutcome> Run::execute() {
   ::gethostname(host, sizeof host - 1);
   run_.host = host;
   if (const char* u = ::getenv("USER")) run_.user = u;
-  run_.command_line = opts_.command_line;
+  if (run_.user.empty())
+    if (const struct passwd* pw = ::getpwuid(::getuid())) run_.user = pw->pw_name;
+  run_.command_line = mask(opts_.command_line);
 
   // Workflow env, then run-name, with the params scope.
   env_json_ = Json::object();
@@ -629,8 +634,17 @@ Result<RunOutcome> Run::execute() {
     for (const auto& p : running_)
       if (p->timer && (!until || *p->timer < *until)) until = *p->timer;
     if (deadline_ && !cancelling_ && (!until || *deadline_ < *until)) until = deadline_;
-    if (!until && procs_.running() == 0) until = Clock::now();
-    auto exits = procs_.wait(until);
+    std::vector<ProcessExit> exits;
+    if (procs_.running() == 0) {
+      // Only timers (sleep stages, retry delays): sleep until the first, waking for signals.
+      if (until && *until > Clock::now()) {
+        auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(*until - Clock::now()).count();
+        struct timespec ts {static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
+        ::ppoll(nullptr, 0, &ts, signal_handlers_installed() ? wait_sigmask() : nullptr);
+      }
+    } else {
+      exits = procs_.wait(until);
+    }
 
     RunStore::Transaction txn(store_);
     for (const auto& e : exits) on_exit(e);

@@ -17,9 +17,10 @@ std::vector<std::string> split_words(const std::string& s) {
 }  // namespace
 
 ShellCommand shell_command(const std::string& shell_in, const std::string& script, const std::string& script_file) {
-  // Scripts go through -c (no file to write) unless they are too large for argv.
-  constexpr std::size_t kMaxInline = 100 * 1024;
-  bool inline_ok = script.size() < kMaxInline;
+  // FORMAT §6: the script is written to a file and run from it, so that templated values
+  // (secrets among them) never show in `ps` and $0 names the script.
+  (void)script;
+  const bool inline_ok = false;
   std::string shell = shell_in.empty() ? "bash" : shell_in;
   ShellCommand c;
   if (shell.find("{0}") != std::string::npos) {

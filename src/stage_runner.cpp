@@ -11,6 +11,7 @@
 #include "wf/matrix.hpp"
 #include "wf/params.hpp"
 #include "python_stage.hpp"
+#include "wf/recovery.hpp"
 
 namespace wf {
 
@@ -104,7 +105,7 @@ bool Run::begin_stage(Instance& in, const Stage& s) {
   // Stage timeout and the job's deadline.
   std::optional<Clock::time_point> deadline = in.deadline;
   if (s.timeout) {
-    auto r = render(*s.timeout, vars_ref());
+    auto r = render_lazy(*s.timeout, vars_ref);
     Result<double> secs = r.ok() ? to_seconds(*r, "stage timeout") : Result<double>(r.error());
     if (!secs.ok()) {
       end_stage(in, Status::Failed, secs.error(), Json::object(), -1);
@@ -120,7 +121,7 @@ bool Run::begin_stage(Instance& in, const Stage& s) {
   switch (s.kind) {
     case StageKind::Empty: {
       if (s.echo) {
-        auto r = render_string(*s.echo, vars_ref());
+        auto r = render_string_lazy(*s.echo, vars_ref);
         if (!r.ok()) {
           end_stage(in, Status::Failed, r.error(), Json::object(), -1);
           return false;
@@ -134,7 +135,7 @@ bool Run::begin_stage(Instance& in, const Stage& s) {
       }
       double secs = 0;
       if (s.sleep) {
-        auto r = render(*s.sleep, vars_ref());
+        auto r = render_lazy(*s.sleep, vars_ref);
         Result<double> sr = r.ok() ? to_seconds(*r, "sleep") : Result<double>(r.error());
         if (!sr.ok()) {
           end_stage(in, Status::Failed, sr.error(), Json::object(), -1);
@@ -152,14 +153,14 @@ bool Run::begin_stage(Instance& in, const Stage& s) {
       return false;
     }
     case StageKind::Raise: {
-      auto r = render_string(s.raise, vars_ref());
+      auto r = render_string_lazy(s.raise, vars_ref);
       Error e = r.ok() ? Error(*r, "StageError") : r.error();
       end_stage(in, Status::Failed, e, Json::object(), -1);
       return false;
     }
     case StageKind::Bash:
     case StageKind::Python:
-      return start_process(in, s, vars_ref(), key, deadline);
+      return start_process(in, s, vars_ref, key, deadline);
     default: {
       end_stage(in, Status::Failed,
                 Error(to_string(s.kind) + " stages are not supported by this version of wf", "StageError"),
@@ -211,6 +212,11 @@ void Run::end_stage(Instance& in, Status st, const Error& err_in, const Json& ou
   if (st != Status::Skip || s.if_cond)
     rep_.stage_finished({in.rec.display_name, in.stage_name, st, st == Status::Skip ? 0 : seconds_since(in.stage_started),
                          in.stage.error_name.empty() ? "" : err.name + ": " + err.message});
+  if (st == Status::Failed)
+    failed_stages_.push_back({in.rec.display_name, in.stage_name,
+                              err.name + ": " + err.message + (s.continue_on_error ? " (continue-on-error)" : ""),
+                              std::move(in.last_tail)});
+  in.last_tail.clear();
   if (st == Status::Failed && !s.continue_on_error) {
     if (!in.failed) in.error = err;
     in.failed = true;
@@ -362,10 +368,7 @@ void Run::on_exit(const ProcessExit& e) {
     }
     err = Error(msg, stage_def.kind == StageKind::Python ? "StageError" : "ShellError");
   }
-  if (st == Status::Failed) {
-    auto tail = last_lines(out + errtext, 20);
-    failed_stages_.push_back({in.rec.display_name, in.stage_name, err.name + ": " + err.message, tail});
-  }
+  if (st == Status::Failed) in.last_tail = last_lines(out + errtext, 20);
   end_stage(in, st, err, outputs, e.spawn_error.empty() && e.term_signal == 0 ? e.exit_code : -1);
 }
 
@@ -391,7 +394,6 @@ void Run::on_timer(Instance& in) {
   }
   if (in.timer_is_deadline) {
     Error e(std::string(in.stage_timed_by_job ? "job" : "stage") + " timed out", "TimeoutError");
-    failed_stages_.push_back({in.rec.display_name, in.stage_name, e.name + ": " + e.message, {}});
     end_stage(in, Status::Failed, e, Json::object(), -1);
     return;
   }
@@ -439,32 +441,49 @@ Result<RetryPolicy> Run::retry_policy(const Text& t, const Json& vars) const {
 }  // namespace wf
 namespace wf {
 
+// Renders `t`, building the (costly) expression scope only when it holds a template.
+Result<Json> Run::render_lazy(const Text& t, const std::function<const Json&()>& vars) const {
+  if (!has_template(t.value)) return Json(t.value);
+  return render(t, vars());
+}
+
+Result<std::string> Run::render_string_lazy(const Text& t, const std::function<const Json&()>& vars) const {
+  if (!has_template(t.value)) return t.value;
+  return render_string(t, vars());
+}
+
 // The process of a bash or python stage: its script, cwd and environment (FORMAT §6).
-bool Run::start_process(Instance& in, const Stage& s, const Json& vars, const std::string& key,
-                        std::optional<Clock::time_point> deadline) {
+bool Run::start_process(Instance& in, const Stage& s, const std::function<const Json&()>& vars,
+                        const std::string& key, std::optional<Clock::time_point> deadline) {
   const Job& j = w_.jobs[in.job];
   auto failed = [&](const Error& e) {
     end_stage(in, Status::Failed, e, Json::object(), -1);
     return false;
   };
-  auto script = render_string(s.kind == StageKind::Python ? s.run : s.bash, vars);
+  auto script = render_string_lazy(s.kind == StageKind::Python ? s.run : s.bash, vars);
   if (!script.ok()) return failed(script.error());
   std::string cwd = opts_.cwd;
   const std::optional<Text>& wd =
       s.working_directory ? s.working_directory : (j.working_directory ? j.working_directory : w_.working_directory);
   if (wd) {
-    auto r = render_string(*wd, vars);
+    auto r = render_string_lazy(*wd, vars);
     if (!r.ok()) return failed(r.error());
     cwd = *r;
   }
   std::map<std::string, std::string> env = in.env;
   if (!s.env.empty()) {
-    Json v = vars;
+    std::optional<Json> v;
     for (const auto& [k, t] : s.env) {
-      auto r = render_string(t, v);
+      if (!has_template(t.value)) {
+        env[k] = t.value;
+        if (v) (*v)["env"][k] = t.value;
+        continue;
+      }
+      if (!v) v = vars();
+      auto r = render_string(t, *v);
       if (!r.ok()) return failed(r.error());
       env[k] = *r;
-      v["env"][k] = *r;
+      (*v)["env"][k] = *r;
     }
   }
   std::string base = tmp_dir_ + "/" + std::to_string(in.stage.id);
@@ -481,10 +500,10 @@ bool Run::start_process(Instance& in, const Stage& s, const Json& vars, const st
 
   std::vector<std::string> argv;
   if (s.kind == StageKind::Python) {
-    auto py_vars = render_json(s.vars, vars);
+    auto py_vars = render_json(s.vars, vars());
     if (!py_vars.ok()) return failed(py_vars.error());
     Json context = {{"attempt", in.stage.attempt}, {"run_id", run_.id}, {"params", params_},
-                    {"matrix", in.matrix},          {"needs", vars.value("needs", Json::object())},
+                    {"matrix", in.matrix},          {"needs", vars().value("needs", Json::object())},
                     {"job_attempt", in.rec.job_attempt}};
     Json input = {{"code", *script}, {"name", "<stage " + key + ">"}, {"vars", py_vars->is_object() ? *py_vars : Json::object()},
                   {"params", params_}, {"matrix", in.matrix}, {"context", context}};
@@ -499,7 +518,7 @@ bool Run::start_process(Instance& in, const Stage& s, const Json& vars, const st
     std::string shell;
     const std::optional<Text>& sh = s.shell ? s.shell : (j.shell ? j.shell : w_.shell);
     if (sh) {
-      auto r = render_string(*sh, vars);
+      auto r = render_string_lazy(*sh, vars);
       if (!r.ok()) return failed(r.error());
       shell = *r;
     }
@@ -515,6 +534,11 @@ bool Run::start_process(Instance& in, const Stage& s, const Json& vars, const st
   ProcessId pid = procs_.spawn(spec);
   in.pid = pid;
   by_pid_[pid] = &in;
+  // Record the process group so that a later wf can stop it if this one dies.
+  if (int os_pid = procs_.os_pid(pid); os_pid > 0) {
+    in.stage.external_id = "pid:" + std::to_string(os_pid) + ":" + std::to_string(process_start_ticks(os_pid));
+    check(store_.update_stage(in.stage));
+  }
   return true;
 }
 

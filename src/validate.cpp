@@ -216,6 +216,18 @@ class Validator {
       diags_.error(locate_in_source(t, off, src_), tpl.error().message);
       return;
     }
+    if (scope.in_bash) {
+      // References quoted with `| shell_quote` are safe in a script: no warning for them.
+      Scope quoted = scope;
+      quoted.in_bash = false;
+      for (const auto& [expr, off] : tpl->expressions()) {
+        bool safe = expr->text().find("shell_quote") != std::string::npos;
+        std::vector<Reference> refs = expr->references();
+        for (auto& r : refs) r.offset += off;
+        check_references(refs, 0, t, safe ? quoted : scope);
+      }
+      return;
+    }
     check_references(tpl->references(), 0, t, scope);
   }
 

@@ -73,6 +73,8 @@ class ProcessSet {
 
   // Children not yet returned by wait(), failed spawns included.
   std::size_t running() const;
+  // The OS pid (and process group id) of a running child; 0 if unknown or finished.
+  int os_pid(ProcessId id) const;
 
  private:
   struct Impl;

@@ -33,6 +33,7 @@ int run_cli(int argc, char** argv) {
       ->type_name("DIR");
   app.add_flag("-q,--quiet", g.quiet, "Print nothing on success; on failure, a short summary");
   app.add_flag("-v,--verbose", g.verbose, "More diagnostics on stderr (repeat for more)");
+  app.add_flag("--json", g.json, "JSON output, for the commands that have it");
   app.add_option("--color", g.color, "Colour output: auto, always or never (NO_COLOR is honoured)")
       ->check(CLI::IsMember({"auto", "always", "never"}))
       ->type_name("WHEN");

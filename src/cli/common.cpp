@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "wf/params.hpp"
+#include "wf/recovery.hpp"
 
 namespace wf::cli {
 
@@ -48,7 +49,14 @@ std::string state_dir(const Globals& g) {
   return home + "/.local/state/wf";
 }
 
-Result<std::unique_ptr<RunStore>> open_store(const Globals& g) { return RunStore::open(state_dir(g)); }
+Result<std::unique_ptr<RunStore>> open_store(const Globals& g) {
+  auto store = RunStore::open(state_dir(g));
+  if (!store.ok()) return store;
+  // Every command that reads or writes runs first closes those whose wf died.
+  auto closed = close_interrupted_runs(**store);
+  if (!closed.ok()) return closed.error();
+  return store;
+}
 
 namespace {
 bool looks_like_file(const std::string& target) {
@@ -113,6 +121,13 @@ Result<Chosen> choose_workflow(const Globals& g, const std::string& target, cons
     }
     return Error(msg);
   }
+  // The same name in two files: refuse rather than pick one.
+  std::vector<std::string> places;
+  for (const auto& f : c.catalog.files())
+    for (const auto& x : f.workflows)
+      if (x.name == target) places.push_back(f.path + ":" + std::to_string(x.pos.line));
+  if (places.size() > 1)
+    return Error("workflow '" + target + "' is defined twice: in " + places[0] + " and in " + places[1]);
   c.workflow = w;
   c.file = c.catalog.file_of(*w);
   return c;

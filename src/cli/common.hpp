@@ -25,6 +25,7 @@ struct Globals {
   bool quiet = false;
   int verbose = 0;
   std::string color = "auto";
+  bool json = false;  // --json given before the command name
   std::map<std::string, std::string> env;
   std::vector<std::string> environ_list;
   std::string command_line;

@@ -26,7 +26,7 @@ int list_command(Globals& g, const ListArgs& a) {
   std::sort(rows.begin(), rows.end(), [](const Workflow* x, const Workflow* y) { return x->name < y->name; });
   for (const Workflow* w : rows)
     out.push_back({{"name", w->name}, {"file", w->file}, {"desc", w->desc}, {"tags", w->tags}, {"jobs", w->jobs.size()}});
-  if (a.json) {
+  if (a.json || g.json) {
     std::printf("%s\n", out.dump(2).c_str());
   } else {
     std::size_t width = 8;

@@ -77,11 +77,7 @@ Result<Json> given_params(const RunArgs& a) {
 }
 
 // The plan --dry-run prints: resolved params, then jobs in the order they can start.
-void print_plan(const Workflow& w, const Json& masked, const RunArgs& a) {
-  std::printf("workflow %s (%s)\n", w.name.c_str(), w.file.c_str());
-  std::printf("params:\n");
-  if (masked.empty()) std::printf("  (none)\n");
-  for (auto it = masked.begin(); it != masked.end(); ++it) std::printf("  %s = %s\n", it.key().c_str(), it.value().dump().c_str());
+void print_plan(const Workflow& w, const Json& masked, const RunArgs& a, bool json) {
   JobGraph g = build_job_graph(w);
   std::vector<int> level(w.jobs.size(), -1);
   bool changed = true;
@@ -109,9 +105,30 @@ void print_plan(const Workflow& w, const Json& masked, const RunArgs& a) {
     keep = with_upstream(g, roots);
   }
   std::set<std::string> excluded(a.exclude.begin(), a.exclude.end());
-  std::printf("jobs (in the order they can start):\n");
   int max_level = 0;
   for (int l : level) max_level = std::max(max_level, l);
+  if (json) {
+    Json jobs = Json::array();
+    for (int l = 0; l <= max_level; ++l)
+      for (std::size_t i = 0; i < w.jobs.size(); ++i) {
+        if (level[i] != l) continue;
+        const Job& j = w.jobs[i];
+        Json needs = Json::array(), stages = Json::array();
+        for (const auto& n : j.needs) needs.push_back(n.job);
+        for (const auto& s : j.stages)
+          stages.push_back({{"name", s.name ? s.name->value : s.key()}, {"type", to_string(s.kind)}});
+        jobs.push_back({{"name", j.name}, {"step", l + 1}, {"needs", needs}, {"selected", bool(keep[i])},
+                        {"excluded", excluded.count(j.name) > 0}, {"strategy", j.strategy}, {"stages", stages}});
+      }
+    Json plan = {{"workflow", w.name}, {"file", w.file}, {"params", masked}, {"jobs", jobs}, {"dry_run", true}};
+    std::printf("%s\n", plan.dump(2).c_str());
+    return;
+  }
+  std::printf("workflow %s (%s)\n", w.name.c_str(), w.file.c_str());
+  std::printf("params:\n");
+  if (masked.empty()) std::printf("  (none)\n");
+  for (auto it = masked.begin(); it != masked.end(); ++it) std::printf("  %s = %s\n", it.key().c_str(), it.value().dump().c_str());
+  std::printf("jobs (in the order they can start):\n");
   for (int l = 0; l <= max_level; ++l) {
     for (std::size_t i = 0; i < w.jobs.size(); ++i) {
       if (level[i] != l) continue;
@@ -192,7 +209,7 @@ int run_command(Globals& g, const RunArgs& a) {
   Json masked = mask_params(w.params, *params);
 
   if (a.dry_run) {
-    print_plan(w, masked, a);
+    print_plan(w, masked, a, a.json || g.json);
     return kOk;
   }
 
@@ -217,7 +234,7 @@ int run_command(Globals& g, const RunArgs& a) {
   opts.base_env = g.environ_list;
   opts.command_line = g.command_line;
 
-  ReportMode mode = a.json ? ReportMode::Json : g.quiet ? ReportMode::Quiet
+  ReportMode mode = a.json || g.json ? ReportMode::Json : g.quiet ? ReportMode::Quiet
                     : ::isatty(STDOUT_FILENO)       ? ReportMode::Terminal
                                                     : ReportMode::Plain;
   auto reporter = make_reporter(mode, stdout, mode == ReportMode::Terminal && g.color_stdout());

@@ -86,7 +86,7 @@ int runs_command(Globals& g, const RunsArgs& a) {
   if (!store.ok()) return fail(kState, store.error().message);
   auto runs = (*store)->list_runs(f);
   if (!runs.ok()) return fail(kState, runs.error().message);
-  if (a.json) {
+  if (a.json || g.json) {
     Json out = Json::array();
     for (const auto& r : *runs) out.push_back(run_to_json(r));
     std::printf("%s\n", out.dump(2).c_str());

@@ -44,7 +44,7 @@ int show_command(Globals& g, const ShowArgs& a) {
     jobs.push_back(jj);
   }
   out["jobs"] = jobs;
-  if (a.json) {
+  if (a.json || g.json) {
     std::printf("%s\n", out.dump(2).c_str());
     return kOk;
   }

@@ -76,7 +76,7 @@ expect_eq "$(run_status)" "SUCCESS 0" "params run"
 p=$(sql "SELECT params FROM runs WHERE id = '$(last_run_id)'")
 for kv in 'source="s3://bucket/in"' 'label="nightly"' 'batch-size=1000' 'ratio=0.5' 'dry=false' 'mode="full"' \
           'run-date="2024-01-31"' 'started="2024-01-31T08:00:00Z"' 'regions=["eu","us"]' 'settings={"retries":3}' \
-          'amount=12.5' "today=\"$(date -u +%Y-%m-%d)\""; do
+          'amount=12.5' "today=\"$(sql "SELECT date(created_at / 1000, 'unixepoch') FROM runs WHERE id = '$(last_run_id)'")\""; do
   expect_eq "$(jv "$p" "\$.\"${kv%%=*}\"")" "${kv#*=}" "recorded param ${kv%%=*}"
 done
 

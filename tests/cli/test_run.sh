@@ -168,7 +168,8 @@ expect_rc 1 "--json failure"
 expect_json "--json failure"
 expect_out '"status":"FAILED"' "--json failure"
 wf --json run ok.yml
-expect_rc 2 "--json is an option of run, not a global one"
+expect_rc 0 "--json before the command name (CLI.md: global options, --json where listed)"
+expect_json "--json before the command name"
 wf show "$(last_run_id)" --json
 expect_rc 0 "show --json"
 expect_json "show --json"
@@ -384,7 +385,8 @@ bg:
       stages:
         - name: leave a child
           bash: |
-            sleep 317 &
+            sleep 100 &
+            echo $! > bg.pid
             echo started
 EOF
 start=$(date +%s%N)
@@ -392,9 +394,10 @@ out=$(timeout 20 "$WF_BIN" run bg.yml 2>&1); rc=$?; err=""
 ms=$(elapsed_ms "$start")
 expect_rc 0 "background child"
 if [ "$ms" -lt 5000 ]; then pass_test; else fail_test "a background child hangs wf (took ${ms} ms)"; fi
-if pgrep -f "sleep 317" >/dev/null; then
+bgpid=$(cat bg.pid 2>/dev/null)
+if [ -n "$bgpid" ] && kill -0 "$bgpid" 2>/dev/null && [[ "$(cat /proc/"$bgpid"/cmdline 2>/dev/null | tr '\0' ' ')" == "sleep 100 "* ]]; then
   fail_test "the background child outlived its stage"
-  for p in $(pgrep -f "sleep 317"); do kill "$p" 2>/dev/null; done
+  kill "$bgpid"
 else pass_test; fi
 
 # --- the script is a file, stdin is /dev/null -------------------------------------------------------------
@@ -448,6 +451,8 @@ for sig in INT TERM; do
   done
   start=$(date +%s%N)
   kill -"$sig" "$pid"
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"   # still our unreaped child: safe to kill by id
   wait "$pid"; rc=$?
   ms=$(elapsed_ms "$start")
   out=$(cat sig.out); err=$(cat sig.err)
@@ -459,7 +464,6 @@ for sig in INT TERM; do
   expect_eq "$(run_field exit_code)" "$rc" "SIG$sig: exit code recorded"
   expect_eq "$(job_field a status) $(job_field b status)" "CANCEL CANCEL" "SIG$sig: jobs recorded CANCEL"
   expect_eq "$(stage_rows a | cut -d'|' -f1,3)" "wait|CANCEL" "SIG$sig: stage recorded CANCEL"
-  kill -KILL "$pid" 2>/dev/null
 done
 wf runs long --status cancel
 expect_rc 0 "runs --status cancel"

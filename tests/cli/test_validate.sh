@@ -7,29 +7,23 @@ source "$(dirname "$0")/lib.sh"
 # expect_diag FILE LINE COL MESSAGE: stderr has "FILE:LINE:COL: MESSAGE", then the source line
 # LINE of FILE, then a caret under column COL of that source line.
 expect_diag() {
-  local file=$1 line=$2 col=$3 msg=$4
-  if python3 - "$err" "$file" "$line" "$col" "$msg" <<'EOF'; then pass_test; else fail_test "diagnostic $file:$line:$col: $msg"; fi
-import sys
-err, file, line, col, msg = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
-head = f"{file}:{line}:{col}: {msg}"
-lines = err.split("\n")
-src = open(file).read().split("\n")[line - 1].rstrip("\n")
-for i, l in enumerate(lines):
-    if l != head:
-        continue
-    if i + 2 >= len(lines):
-        print("no source line and caret after: " + head, file=sys.stderr); sys.exit(1)
-    shown, caret = lines[i + 1], lines[i + 2]
-    if not shown.endswith(src):
-        print(f"source line not shown: {shown!r} should end with {src!r}", file=sys.stderr); sys.exit(1)
-    indent = len(shown) - len(src)
-    # a tab in the source line may be echoed as a tab before the caret
-    want = "".join(c if c == "\t" else " " for c in shown[:indent + col - 1]) + "^"
-    if caret.rstrip() != want:
-        print(f"caret misplaced: {caret!r}, want {want!r}", file=sys.stderr); sys.exit(1)
-    sys.exit(0)
-print("missing line: " + head, file=sys.stderr); sys.exit(1)
-EOF
+  local file=$1 line=$2 col=$3 head="$1:$2:$3: $4" src shown="" caret="" state=0 l indent want
+  src=$(sed -n "${line}p" "$file")
+  while IFS= read -r l; do
+    case $state in
+      0) [ "$l" == "$head" ] && state=1 ;;
+      1) shown=$l; state=2 ;;
+      2) caret=$l; state=3; break ;;
+    esac
+  done <<< "$err"
+  if [ $state = 0 ]; then fail_test "missing diagnostic: $head"; return; fi
+  if [ $state != 3 ] || [[ "$shown" != *"$src" ]]; then
+    fail_test "$head: the source line should follow (got '$shown')"; return; fi
+  indent=$(( ${#shown} - ${#src} ))
+  want=${shown:0:indent+col-1}
+  want="${want//[^$'\t']/ }^"          # a tab before the column may be echoed as a tab
+  caret=${caret%"${caret##*[! ]}"}
+  if [ "$caret" == "$want" ]; then pass_test; else fail_test "$head: caret '$caret' should be '$want'"; fi
 }
 
 ok_flow() { # a valid workflow body with one job (stdout)
@@ -246,14 +240,35 @@ expect_rc 2 "expression errors"
 expect_diag expr.yml 11 44 "error: unexpected end of expression at column 17 in 'params.source =='"
 expect_diag expr.yml 13 21 "error: unknown name 'foo' in expression"
 expect_diag expr.yml 15 21 "error: job 'a' reads needs.b but 'b' is not in its 'needs'"
-expect_diag expr.yml 17 21 "error: undeclared param 'sorce'; did you mean 'source'?"
+expect_diag expr.yml 17 21 "warning: undeclared param 'sorce'; did you mean 'source'?"
 expect_diag expr.yml 19 21 "error: stages.later is read before stage 'later' runs"
 expect_diag expr.yml 24 31 "error: unexpected end of expression at column 17 in 'params.source =='"
 expect_diag expr.yml 27 64 "error: unexpected character '=' (did you mean '=='?) at column 15 in 'params.source = 'x''"
 expect_diag expr.yml 28 21 "error: no stage 'nowhere' earlier in job 'a'"
 expect_diag expr.yml 32 21 "error: job 'b' reads needs.a but 'a' is not in its 'needs'"
 expect_no_err "expr.yml:8:" "job outputs may read any stage of the job"
-expect_err "wf: 9 errors, 0 warnings in 1 file" "expressions: every problem"
+expect_err "wf: 8 errors, 1 warning in 1 file" "expressions: every problem"
+
+# An undeclared param is a warning (the seed reference's own files read some); it fails the
+# stage that evaluates it, at run time, with the missing path in the message.
+cat > und.yml <<'EOF'
+und:
+  type: Workflow
+  params:
+    source: str
+  jobs:
+    a:
+      stages:
+        - name: s
+          echo: ${{ params.sorce }}
+EOF
+wf validate und.yml
+expect_rc 0 "undeclared param is a warning"
+expect_diag und.yml 9 21 "warning: undeclared param 'sorce'; did you mean 'source'?"
+expect_out "ok: 1 workflow in 1 file, 1 warning" "undeclared param is a warning"
+wf run und.yml
+expect_rc 1 "undeclared param fails the stage"
+expect_out "TemplateError: params.sorce: key 'sorce' not found in 'params'" "undeclared param at run time"
 
 # --- the params-in-bash warning: exit 0 -----------------------------------------------------------
 cat > warn.yml <<'EOF'
@@ -282,7 +297,7 @@ expect_no_err "warn.yml:13" "env: does not warn"
 # --- several files: every problem of every file ---------------------------------------------------
 wf validate warn.yml expr.yml stages.yml
 expect_rc 2 "several files"
-expect_err "wf: 14 errors, 1 warning in 3 files" "several files: every problem"
+expect_err "wf: 13 errors, 2 warnings in 3 files" "several files: every problem"
 expect_err "stages.yml:14:11: error: ambiguous stage" "several files"
 expect_err "warn.yml:11:20: warning:" "several files"
 

@@ -1,0 +1,113 @@
+#include "wf/recovery.hpp"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace wf {
+
+std::int64_t process_start_ticks(int pid) {
+  if (pid <= 0) return 0;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string s((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  auto rp = s.rfind(')');
+  if (rp == std::string::npos || rp + 2 >= s.size()) return 0;
+  std::istringstream rest(s.substr(rp + 2));
+  std::string field;
+  // Field 3 is the state; a zombie is as good as gone.
+  for (int i = 3; i <= 22 && rest >> field; ++i) {
+    if (i == 3 && field == "Z") return 0;
+    if (i == 22) {
+      try {
+        return std::stoll(field);
+      } catch (...) {
+        return 0;
+      }
+    }
+  }
+  return 0;
+}
+
+std::string this_host() {
+  char host[256] = {0};
+  ::gethostname(host, sizeof host - 1);
+  return host;
+}
+
+bool run_process_alive(const RunRecord& r) {
+  if (r.pid <= 0) return false;
+  std::int64_t start = process_start_ticks(r.pid);
+  return start != 0 && (r.pid_start == 0 || start == r.pid_start);
+}
+
+namespace {
+
+// "pid:<pid>:<start ticks>" as recorded for a local stage process.
+void kill_leftover_group(const std::string& external_id) {
+  int pid = 0;
+  long long start = 0;
+  if (std::sscanf(external_id.c_str(), "pid:%d:%lld", &pid, &start) != 2 || pid <= 1) return;
+  if (process_start_ticks(pid) != start) return;  // gone, or the pid was reused
+  ::kill(-pid, SIGTERM);
+  for (int i = 0; i < 20 && process_start_ticks(pid) == start; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  ::kill(-pid, SIGKILL);
+}
+
+TimeMs now_millis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+Result<int> close_interrupted_runs(RunStore& store) {
+  RunFilter f;
+  f.status = Status::Wait;
+  f.limit = 0;
+  auto runs = store.list_runs(f);
+  if (!runs.ok()) return runs.error();
+  std::string host = this_host();
+  int closed = 0;
+  for (auto r : *runs) {
+    if (!r.host.empty() && r.host != host) continue;  // another machine's run: not ours to judge
+    if (run_process_alive(r)) continue;
+    auto instances = store.job_instances(r.id, r.attempt);
+    if (!instances.ok()) return instances.error();
+    RunStore::Transaction txn(store);
+    TimeMs now = now_millis();
+    for (auto ji : *instances) {
+      auto stages = store.stages(ji.id);
+      if (!stages.ok()) return stages.error();
+      for (auto s : *stages) {
+        if (s.status != Status::Wait) continue;
+        if (!s.external_id.empty()) kill_leftover_group(s.external_id);
+        s.status = Status::Cancel;
+        s.error_name = "Interrupted";
+        s.error_message = "wf (pid " + std::to_string(r.pid) + ") stopped while this stage ran";
+        s.finished_at = now;
+        if (auto u = store.update_stage(s); !u.ok()) return u.error();
+      }
+      if (ji.status != Status::Wait) continue;
+      ji.status = Status::Cancel;
+      ji.error_name = "Interrupted";
+      ji.error_message = "wf (pid " + std::to_string(r.pid) + ") stopped while this job ran";
+      ji.finished_at = now;
+      if (auto u = store.update_job_instance(ji); !u.ok()) return u.error();
+    }
+    r.status = Status::Cancel;
+    r.error_name = "Interrupted";
+    r.error_message = "wf (pid " + std::to_string(r.pid) + ") stopped before the run finished";
+    r.finished_at = now;
+    if (auto u = store.update_run(r); !u.ok()) return u.error();
+    if (auto c = txn.commit(); !c.ok()) return c.error();
+    ++closed;
+  }
+  return closed;
+}
+
+}  // namespace wf
