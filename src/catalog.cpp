@@ -50,6 +50,35 @@ bool ignore_pattern_matches(const std::string& pattern_in, const std::string& re
         p = p.substr(slash + 1);
       }
     }
+    auto mid = pattern.find("/**/");
+    if (mid != std::string::npos) {
+      // "a/**/b" matches a/b, a/x/b, a/x/y/b: zero or more directories in between.
+      std::string head = pattern.substr(0, mid), tail = pattern.substr(mid + 4);
+      if (fnmatch((head + "/" + tail).c_str(), rel_path.c_str(), FNM_PATHNAME) == 0) return true;
+      std::string p = rel_path;
+      auto slash = p.find('/');
+      if (slash == std::string::npos || fnmatch(head.c_str(), p.substr(0, slash).c_str(), FNM_PATHNAME) != 0) {
+        // head may span several components
+        for (std::size_t cut = p.find('/'); cut != std::string::npos; cut = p.find('/', cut + 1)) {
+          if (fnmatch(head.c_str(), p.substr(0, cut).c_str(), FNM_PATHNAME) != 0) continue;
+          std::string rest = p.substr(cut + 1);
+          while (true) {
+            if (ignore_pattern_matches("/" + tail, rest, is_dir)) return true;
+            auto s2 = rest.find('/');
+            if (s2 == std::string::npos) break;
+            rest = rest.substr(s2 + 1);
+          }
+        }
+        return false;
+      }
+      std::string rest = p.substr(slash + 1);
+      while (true) {
+        if (ignore_pattern_matches("/" + tail, rest, is_dir)) return true;
+        auto s2 = rest.find('/');
+        if (s2 == std::string::npos) return false;
+        rest = rest.substr(s2 + 1);
+      }
+    }
     if (pattern.size() > 3 && pattern.compare(pattern.size() - 3, 3, "/**") == 0) {
       std::string prefix = pattern.substr(0, pattern.size() - 3);
       return fnmatch((prefix + "/*").c_str(), rel_path.c_str(), 0) == 0;

@@ -37,8 +37,15 @@ SourcePos locate_in_source(const Text& t, std::size_t offset, const std::string*
   std::size_t eol = t.value.find('\n', offset);
   std::string needle = t.value.substr(offset, std::min<std::size_t>(eol == std::string::npos ? std::string::npos : eol - offset, 40));
   std::size_t from = offset_of(*source, base.line, base.col);
+  // Skip the copies of the needle that stand before `offset` in the value itself, so the
+  // second of two equal expressions is found at its own place.
+  std::size_t earlier = 0;
+  for (std::size_t p = t.value.find(needle); !needle.empty() && p != std::string::npos && p < offset;
+       p = t.value.find(needle, p + 1))
+    ++earlier;
   if (!needle.empty()) {
     std::size_t found = source->find(needle, from);
+    for (std::size_t k = 0; k < earlier && found != std::string::npos; ++k) found = source->find(needle, found + 1);
     if (found != std::string::npos && found - from <= t.value.size() * 2 + 256)
       return position_of(*source, found, base.file);
   }
@@ -92,7 +99,9 @@ class Validator {
       }
     }
     JobGraph g = build_job_graph(w_);
-    if (auto cycle = find_cycle(w_, g)) {
+    auto cycle = find_cycle(w_, g);
+    bool self_need = cycle.has_value() && cycle->size() == 2;  // needs itself: said above
+    if (cycle && !self_need) {
       std::string chain;
       for (std::size_t i = 0; i < cycle->size(); ++i) chain += (i ? " -> " : "") + (*cycle)[i];
       const Job* first = w_.find_job(cycle->front());

@@ -161,23 +161,24 @@ class Loader {
     return SourcePos{path_, m.line + 1, m.column + 1};
   }
 
-  void check_duplicate_keys(const YAML::Node& map) {
+  // `normalise`: the hyphen and underscore spellings of a schema key are the same key.
+  void check_duplicate_keys(const YAML::Node& map, bool normalise = false) {
     std::set<std::string> seen;
     for (auto it = map.begin(); it != map.end(); ++it) {
       if (!it->first.IsScalar()) {
         diags_.error(pos(it->first), "map keys must be plain strings");
         continue;
       }
-      if (!seen.insert(it->first.Scalar()).second)
-        diags_.error(pos(it->first), "duplicate key '" + it->first.Scalar() + "'");
+      std::string k = normalise ? normalise_key(it->first.Scalar()) : it->first.Scalar();
+      if (!seen.insert(k).second) diags_.error(pos(it->first), "duplicate key '" + it->first.Scalar() + "'");
     }
   }
 
   // Reports keys of `map` that are not in `allowed` (after normalisation); `hints` are
   // extra names worth suggesting (another stage kind's keys, say).
   void check_keys(const YAML::Node& map, const std::vector<std::string>& allowed, const std::string& where,
-                  const std::vector<std::string>& hints = {}) {
-    check_duplicate_keys(map);
+                  const std::vector<std::string>& hints = {}, bool check_duplicates = true) {
+    if (check_duplicates) check_duplicate_keys(map, true);
     for (auto it = map.begin(); it != map.end(); ++it) {
       if (!it->first.IsScalar()) continue;
       const std::string& raw = it->first.Scalar();
@@ -185,6 +186,10 @@ class Loader {
       std::string k = normalise_key(raw);
       if (std::find(allowed.begin(), allowed.end(), k) != allowed.end()) continue;
       std::string msg = "unknown key '" + raw + "' in " + where;
+      if (std::find(hints.begin(), hints.end(), k) != hints.end()) {
+        diags_.error(pos(it->first), msg + "; '" + k + "' belongs to another kind of stage");
+        continue;
+      }
       std::vector<std::string> candidates = allowed;
       candidates.insert(candidates.end(), hints.begin(), hints.end());
       std::string hint = closest_match(k, candidates);
@@ -312,7 +317,7 @@ class Loader {
     w.pos = name_pos;
     std::vector<std::string> keys = kWorkflowKeys;
     if (!top_level) keys.erase(std::find(keys.begin(), keys.end(), "name"));
-    check_keys(body, keys, "workflow '" + name + "'");
+    check_keys(body, keys, "workflow '" + name + "'", {}, !top_level);
 
     w.desc = plain_string(present(get(body, "desc")) ? get(body, "desc") : get(body, "description"), "desc");
     w.tags = string_list(get(body, "tags"), "tags");

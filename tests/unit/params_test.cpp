@@ -393,7 +393,8 @@ TEST_CASE("closest_match") {
   const Case cases[] = {
       {"sorce", "source"},       {"source", "source"},  {"sourcex", "source"},
       {"batch_size", "batch-size"}, {"batchsize", "batch-size"}, {"mod", "mode"},
-      {"mdoe", ""},  // two edits, limit is 1 for a 4-letter word
+      {"mdoe", "mode"},  // one transposition
+      {"mxyz", ""},      // three edits, limit is 1 for a 4-letter word
       {"xyz", ""},  {"", ""},
   };
   for (const auto& c : cases) {
