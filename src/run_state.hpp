@@ -122,7 +122,9 @@ class Run {
   void fail_job_early(int job, const Error& err, const std::string& where);
   void skip_job(int job, const std::string& reason);
   void start_instance(int job);
-  void leg_finished(Instance& in, Status st, const Json& outputs, const Error& err);
+  void leg_finished(int job, int leg, const std::string& display, Status st, const Json& outputs, const Error& err,
+                    bool was_running);
+  bool keep_leg(int job, std::size_t leg);
   void cancel_job_legs(int job, const std::string& reason);
   void cancel_everything(const std::string& reason, bool immediate);
 

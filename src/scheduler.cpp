@@ -266,6 +266,22 @@ void Run::decide(int job) {
   const Job& j = w_.jobs[job];
   if (excluded_[job]) return skip_job(job, "excluded");
   if (!selected_[job]) return skip_job(job, "not selected");
+  if (opts_.resume && opts_.resume->kept_whole.count(j.name)) {
+    // Succeeded in an earlier attempt: its legs are recorded again with their outputs.
+    auto jr = std::make_unique<JobRun>();
+    jr->started = Clock::now();
+    for (const auto& k : opts_.resume->kept.at(j.name)) {
+      jr->legs.push_back(k.matrix);
+      jr->names.push_back(k.display_name);
+    }
+    jr->leg_status.assign(jr->legs.size(), Status::Wait);
+    jr->leg_outputs.assign(jr->legs.size(), Json::object());
+    jobruns_[job] = std::move(jr);
+    state_[job] = JobState::Running;
+    JobRun& ref = *jobruns_[job];
+    while (ref.next_leg < ref.legs.size()) keep_leg(job, ref.next_leg);
+    return;
+  }
   std::vector<Status> needs;
   for (int n : graph_.needs[job]) needs.push_back(status_[n]);
   auto failed = [](Status s) { return s == Status::Failed || s == Status::Cancel; };
@@ -373,9 +389,37 @@ Result<void> Run::expand_legs(int job, JobRun& jr) {
   return {};
 }
 
+// A leg that succeeded in an earlier attempt of this run: recorded again, not executed.
+bool Run::keep_leg(int job, std::size_t leg) {
+  if (!opts_.resume) return false;
+  auto it = opts_.resume->kept.find(w_.jobs[job].name);
+  if (it == opts_.resume->kept.end()) return false;
+  JobRun& jr = *jobruns_[job];
+  for (const auto& k : it->second) {
+    if (k.matrix != jr.legs[leg]) continue;
+    JobInstanceRecord rec = new_instance_record(job, jr.names[leg]);
+    rec.leg = static_cast<int>(leg);
+    rec.matrix = mask(jr.legs[leg]);
+    rec.status = Status::Success;
+    rec.outputs = k.outputs;
+    rec.skip_reason = "kept from attempt " + std::to_string(run_.attempt - 1);
+    rec.finished_at = rec.started_at;
+    check_id(store_.insert_job_instance(rec), rec.id);
+    JobEvent e{rec.display_name, Status::Success, 0, rec.skip_reason};
+    job_events_.push_back(e);
+    rep_.job_finished(e);
+    result_jobs_[rec.display_name] = {{"status", "SUCCESS"}, {"outputs", k.outputs}, {"kept", true}};
+    ++jr.next_leg;
+    leg_finished(job, static_cast<int>(leg), rec.display_name, Status::Success, k.outputs, Error(), false);
+    return true;
+  }
+  return false;
+}
+
 void Run::start_instance(int job) {
   const Job& j = w_.jobs[job];
   JobRun& jr = *jobruns_[job];
+  if (keep_leg(job, jr.next_leg)) return;
   auto in = std::make_unique<Instance>();
   in->job = job;
   in->leg = static_cast<int>(jr.next_leg++);
@@ -425,16 +469,16 @@ void Run::start_instance(int job) {
 }
 
 // One leg ended (its instance is already recorded); the job ends with its last leg.
-void Run::leg_finished(Instance& in, Status st, const Json& outputs, const Error& err) {
-  int job = in.job;
+void Run::leg_finished(int job, int leg, const std::string& display, Status st, const Json& outputs,
+                       const Error& err, bool was_running) {
   JobRun& jr = *jobruns_[job];
-  jr.leg_status[in.leg] = st;
-  jr.leg_outputs[in.leg] = outputs;
-  --jr.running;
+  jr.leg_status[leg] = st;
+  jr.leg_outputs[leg] = outputs;
+  if (was_running) --jr.running;
   ++jr.legs_done;
   if (st == Status::Failed && jr.first_error.message.empty()) jr.first_error = err;
   if (st == Status::Failed && jr.fail_fast && jr.legs_done < jr.legs.size())
-    cancel_job_legs(job, "fail-fast: leg '" + in.rec.display_name + "' failed");
+    cancel_job_legs(job, "fail-fast: leg '" + display + "' failed");
   if (jr.legs_done < jr.legs.size()) return;
 
   const Job& j = w_.jobs[job];
@@ -583,7 +627,31 @@ Result<RunOutcome> Run::execute() {
     }
   }
 
-  if (auto r = store_.insert_run(run_); !r.ok()) return r.error();
+  if (opts_.resume) {
+    // A new attempt of a stored run: same id, next attempt number.
+    RunRecord fresh = run_;
+    run_ = opts_.resume->run;
+    run_.status = Status::Wait;
+    run_.error_name.clear();
+    run_.error_message.clear();
+    run_.exit_code = -1;
+    run_.started_at = fresh.started_at;
+    run_.finished_at = 0;
+    run_.pid = fresh.pid;
+    run_.pid_start = fresh.pid_start;
+    run_.host = fresh.host;
+    run_.user = fresh.user;
+    run_.command_line = fresh.command_line;
+    run_.spec_text = spec_text_;
+    run_.params = masked_params_;
+    if (!fresh.run_name.empty()) run_.run_name = fresh.run_name;
+    RunStore::Transaction txn(store_);
+    if (auto r = store_.update_run_snapshot(run_); !r.ok()) return r.error();
+    if (auto r = store_.update_run(run_); !r.ok()) return r.error();
+    if (auto r = txn.commit(); !r.ok()) return r.error();
+  } else if (auto r = store_.insert_run(run_); !r.ok()) {
+    return r.error();
+  }
 
   char tmpl[] = "/tmp/wf-run-XXXXXX";
   const char* tmpdir_env = ::getenv("TMPDIR");

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,18 @@
 
 namespace wf {
 
+// What a rerun (FORMAT §9.1) carries over from the previous attempt of a run.
+struct KeptLeg {
+  Json matrix = Json::object();
+  Json outputs = Json::object();
+  std::string display_name;
+};
+struct ResumeInfo {
+  RunRecord run;  // the stored run; its attempt is already the new attempt's number
+  std::map<std::string, std::vector<KeptLeg>> kept;  // job -> legs that succeeded
+  std::set<std::string> kept_whole;                  // jobs not executed at all
+};
+
 struct RunOptions {
   int max_parallel = 0;                   // 0: workflow's max-job-parallel, env, else CPU count
   std::optional<int> timeout_seconds;     // overrides the workflow's timeout
@@ -25,6 +38,7 @@ struct RunOptions {
   std::vector<std::string> exclude_jobs;  // --exclude
   std::chrono::milliseconds kill_grace{10000};
   int max_legs = 256;                     // --max-legs
+  std::optional<ResumeInfo> resume;       // set by wf rerun
   std::string cwd;                        // where wf was started (stage default cwd)
   std::vector<std::string> base_env;      // wf's environment, "K=V"
   std::string command_line;

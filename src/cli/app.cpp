@@ -39,7 +39,7 @@ int run_cli(int argc, char** argv) {
       ->type_name("WHEN");
 
   std::vector<cli::Command> commands = {
-      cli::add_run(app, g),  cli::add_validate(app, g), cli::add_list(app, g),    cli::add_runs(app, g),
+      cli::add_run(app, g),  cli::add_rerun(app, g), cli::add_validate(app, g), cli::add_list(app, g),    cli::add_runs(app, g),
       cli::add_show(app, g), cli::add_logs(app, g),     cli::add_graph(app, g), cli::add_version(app, g),
   };
   for (auto& c : commands) c.app->fallthrough();

@@ -23,6 +23,7 @@ Command add_logs(CLI::App& app, Globals& g);
 Command add_list(CLI::App& app, Globals& g);
 Command add_version(CLI::App& app, Globals& g);
 Command add_graph(CLI::App& app, Globals& g);
+Command add_rerun(CLI::App& app, Globals& g);
 
 // The text `wf version` prints (also for --version).
 std::string version_text();
