@@ -380,7 +380,7 @@ class Loader {
       ParamSpec p;
       p.name = it->first.Scalar();
       p.pos = pos(it->first);
-      const YAML::Node& v = it->second;
+      const YAML::Node v = it->second;
       YAML::Node type_node;
       if (v.IsScalar()) {
         type_node = v;
