@@ -511,6 +511,7 @@ struct ProcessSet::Impl {
     std::vector<ProcessExit> results = std::move(failed_spawns);
     failed_spawns.clear();
     const int interrupts_at_entry = interrupt_count();
+    const int cancels_at_entry = cancel_request_count();
     bool check_exits = true;
     bool polled = false;
     for (;;) {
@@ -526,7 +527,7 @@ struct ProcessSet::Impl {
       fire_timers(now);
       collect_finished(now, results);
       if (!results.empty() || children.empty()) return results;
-      if (interrupt_count() != interrupts_at_entry) return results;
+      if (interrupt_count() != interrupts_at_entry || cancel_request_count() != cancels_at_entry) return results;
       if (polled && until && now >= *until) return results;
       check_exits = poll_once(now, next_wakeup(now, until));
       polled = true;

@@ -70,6 +70,7 @@ struct Instance {
   std::string output_file;
   int retries_done = 0;
   std::vector<std::string> last_tail;  // output tail of the stage that just failed
+  std::string pending_out, pending_err;  // output not yet written to the state file
 };
 
 // A job that was decided to run: its legs and how many run.
@@ -140,6 +141,7 @@ class Run {
   void cancel_instance(Instance& in, const std::string& reason, bool immediate);
   void on_exit(const ProcessExit& e);
   void on_timer(Instance& in);
+  void flush_logs(Instance& in);
   Result<RetryPolicy> retry_policy(const Text& t, const Json& vars) const;
 
   const Workflow& w_;
@@ -175,6 +177,7 @@ class Run {
   std::optional<Clock::time_point> deadline_;
   bool cancelling_ = false;
   bool timed_out_ = false;
+  bool cancel_requested_ = false;  // wf cancel (SIGUSR1)
   bool fail_fast_hit_ = false;
   std::string cancel_reason_;
   Error store_error_;

@@ -363,6 +363,7 @@ LogChunk read_log(Row& row) {
   c.stream = row.stream();
   c.at = row.int64();
   c.text = row.text();
+  c.seq = row.int64();
   return c;
 }
 
@@ -951,11 +952,24 @@ Result<std::vector<StageRecord>> RunStore::stages(std::int64_t job_instance_id) 
 Result<std::vector<LogChunk>> RunStore::logs(std::int64_t stage_id) {
   Impl& d = *impl_;
   auto stmt = d.prepare(
-      "SELECT stage_id, stream, at, text FROM logs WHERE stage_id = :id ORDER BY seq", false);
+      "SELECT stage_id, stream, at, text, seq FROM logs WHERE stage_id = :id ORDER BY seq", false);
   if (!stmt) return stmt.error();
   Query q(stmt->get());
   q.integer(":id", stage_id);
   return d.select<LogChunk>(q, "read logs of stage " + std::to_string(stage_id), read_log);
+}
+
+Result<std::vector<LogChunk>> RunStore::run_logs_after(const std::string& run_id, int attempt, std::int64_t after_seq) {
+  Impl& d = *impl_;
+  auto stmt = d.prepare(
+      "SELECT l.stage_id, l.stream, l.at, l.text, l.seq FROM logs l"
+      " JOIN stages s ON s.id = l.stage_id JOIN job_instances j ON j.id = s.job_instance_id"
+      " WHERE j.run_id = :run AND j.run_attempt = :attempt AND l.seq > :after ORDER BY l.seq",
+      false);
+  if (!stmt) return stmt.error();
+  Query q(stmt->get());
+  q.text(":run", run_id).integer(":attempt", attempt).integer(":after", after_seq);
+  return d.select<LogChunk>(q, "read logs of run " + run_id, read_log);
 }
 
 }  // namespace wf

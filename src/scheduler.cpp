@@ -663,12 +663,15 @@ Result<RunOutcome> Run::execute() {
   else return Error("cannot create a temporary directory: " + std::string(std::strerror(errno)));
 
   rep_.run_started(run_.id, w_.name, run_.run_name);
+  // Output goes to the reporter as it comes and to the state file once per loop pass, so
+  // that `wf logs -f` in another shell follows it.
   procs_.set_line_callback([this](ProcessId pid, StreamKind k, std::string_view line) {
     auto it = by_pid_.find(pid);
     if (it == by_pid_.end()) return;
-    if (secrets_.empty()) rep_.stage_output(it->second->rec.display_name, it->second->stage_name, k == StreamKind::Stderr, line);
-    else rep_.stage_output(it->second->rec.display_name, it->second->stage_name, k == StreamKind::Stderr,
-                           mask(std::string(line)));
+    Instance& in = *it->second;
+    std::string text = secrets_.empty() ? std::string(line) : mask(std::string(line));
+    rep_.stage_output(in.rec.display_name, in.stage_name, k == StreamKind::Stderr, text);
+    (k == StreamKind::Stderr ? in.pending_err : in.pending_out) += text + "\n";
   });
 
   for (std::size_t i = 0; i < n; ++i) {
@@ -677,6 +680,7 @@ Result<RunOutcome> Run::execute() {
   }
 
   int seen_interrupts = 0;
+  int seen_cancels = cancel_request_count();
   while (true) {
     {
       RunStore::Transaction txn(store_);
@@ -721,6 +725,12 @@ Result<RunOutcome> Run::execute() {
       Instance& in = *running_[i];
       if (in.timer && *in.timer <= now) on_timer(in);
     }
+    int cr = cancel_request_count();
+    if (cr > seen_cancels) {
+      seen_cancels = cr;
+      cancel_requested_ = true;
+      cancel_everything("cancelled by 'wf cancel'", false);
+    }
     int ic = interrupt_count();
     if (ic > seen_interrupts) {
       seen_interrupts = ic;
@@ -731,6 +741,7 @@ Result<RunOutcome> Run::execute() {
       timed_out_ = true;
       cancel_everything("workflow timeout of " + std::to_string(timeout) + "s reached", false);
     }
+    for (auto& p : running_) flush_logs(*p);
     check(txn.commit());
   }
   // Jobs that never became ready (their needs were cut off) count as skipped.
@@ -753,6 +764,11 @@ Result<RunOutcome> Run::execute() {
     run_.error_name = "CancelError";
     run_.error_message = cancel_reason_;
     exit_code = sig == SIGTERM ? 143 : 130;
+  } else if (cancel_requested_) {
+    final_status = Status::Cancel;
+    run_.error_name = "CancelError";
+    run_.error_message = cancel_reason_;
+    exit_code = 3;
   } else if (timed_out_) {
     final_status = Status::Cancel;
     run_.error_name = "TimeoutError";

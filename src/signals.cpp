@@ -12,6 +12,7 @@ namespace {
 std::atomic<int> g_interrupts{0};
 std::atomic<int> g_first_interrupt{0};
 std::atomic<unsigned long> g_child_signals{0};
+std::atomic<int> g_cancel_requests{0};
 std::atomic<bool> g_installed{false};
 sigset_t g_wait_mask;      // written once by install, before anyone reads it
 sigset_t g_mask_before;    // the mask install replaced, for uninstall
@@ -28,6 +29,8 @@ void on_interrupt(int sig) {
 
 void on_child(int) { g_child_signals.fetch_add(1); }
 
+void on_cancel_request(int) { g_cancel_requests.fetch_add(1); }
+
 void set_handler(int sig, void (*handler)(int), int flags) {
   struct sigaction sa {};
   sa.sa_handler = handler;
@@ -42,6 +45,7 @@ sigset_t handled_set() {
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGCHLD);
+  sigaddset(&set, SIGUSR1);
   return set;
 }
 
@@ -52,6 +56,7 @@ void install_signal_handlers() {
   set_handler(SIGINT, on_interrupt, SA_RESTART);
   set_handler(SIGTERM, on_interrupt, SA_RESTART);
   set_handler(SIGCHLD, on_child, SA_RESTART | SA_NOCLDSTOP);
+  set_handler(SIGUSR1, on_cancel_request, SA_RESTART);
   set_handler(SIGPIPE, SIG_IGN, 0);
   if (g_installed.load()) return;  // handlers re-asserted; the mask stays as first set
 
@@ -61,6 +66,7 @@ void install_signal_handlers() {
   sigdelset(&g_wait_mask, SIGINT);
   sigdelset(&g_wait_mask, SIGTERM);
   sigdelset(&g_wait_mask, SIGCHLD);
+  sigdelset(&g_wait_mask, SIGUSR1);
   g_installed.store(true);
 }
 
@@ -69,6 +75,7 @@ void uninstall_signal_handlers() {
   set_handler(SIGINT, SIG_DFL, 0);
   set_handler(SIGTERM, SIG_DFL, 0);
   set_handler(SIGCHLD, SIG_DFL, 0);
+  set_handler(SIGUSR1, SIG_DFL, 0);
   set_handler(SIGPIPE, SIG_DFL, 0);
   pthread_sigmask(SIG_SETMASK, &g_mask_before, nullptr);
   g_installed.store(false);
@@ -91,5 +98,7 @@ void reset_interrupts() {
 }
 
 unsigned long child_signal_count() { return g_child_signals.load(); }
+
+int cancel_request_count() { return g_cancel_requests.load(); }
 
 }  // namespace wf

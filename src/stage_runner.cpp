@@ -306,8 +306,7 @@ void Run::on_exit(const ProcessExit& e) {
   Instance& in = *it->second;
   by_pid_.erase(it);
   std::string out = mask(e.out), errtext = mask(e.err);
-  if (!out.empty()) check(store_.append_log({in.stage.id, LogStream::Stdout, now_ms(), out}));
-  if (!errtext.empty()) check(store_.append_log({in.stage.id, LogStream::Stderr, now_ms(), errtext}));
+  flush_logs(in);
   Json outputs = Json::object();
   if (!in.output_file.empty()) {
     std::ifstream f(in.output_file, std::ios::binary);
@@ -398,6 +397,14 @@ void Run::on_timer(Instance& in) {
     return;
   }
   end_stage(in, Status::Success, Error(), Json::object(), -1);
+}
+
+// Writes the output lines gathered since the last pass.
+void Run::flush_logs(Instance& in) {
+  if (!in.pending_out.empty()) check(store_.append_log({in.stage.id, LogStream::Stdout, now_ms(), in.pending_out, 0}));
+  if (!in.pending_err.empty()) check(store_.append_log({in.stage.id, LogStream::Stderr, now_ms(), in.pending_err, 0}));
+  in.pending_out.clear();
+  in.pending_err.clear();
 }
 
 // Stops one instance: its process (if any) is killed and reported by on_exit as CANCEL;

@@ -103,6 +103,7 @@ struct LogChunk {
   LogStream stream = LogStream::Stdout;
   TimeMs at = 0;
   std::string text;
+  std::int64_t seq = 0;  // set when read back: the order of writing
 };
 
 struct RunFilter {
@@ -162,7 +163,9 @@ class RunStore {
   // Instances of one run attempt (attempt 0: every attempt), in insertion order.
   Result<std::vector<JobInstanceRecord>> job_instances(const std::string& run_id, int attempt = 0);
   Result<std::vector<StageRecord>> stages(std::int64_t job_instance_id);  // in insertion order
-  Result<std::vector<LogChunk>> logs(std::int64_t stage_id);              // in insertion order
+  Result<std::vector<LogChunk>> logs(std::int64_t stage_id);
+  // Chunks of one run attempt written after `after_seq`, in order (for `wf logs -f`).
+  Result<std::vector<LogChunk>> run_logs_after(const std::string& run_id, int attempt, std::int64_t after_seq);              // in insertion order
 
  private:
   RunStore();

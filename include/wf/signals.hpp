@@ -28,6 +28,9 @@ int first_interrupt_signal();
 // For tests and for a cancel request coming from the state file.
 void reset_interrupts();
 
+// SIGUSR1 is how `wf cancel` asks a running wf to cancel its run (exit 3, not 143).
+int cancel_request_count();
+
 // How many SIGCHLDs the handler has seen; ProcessSet reaps when this changes.
 unsigned long child_signal_count();
 

@@ -5,6 +5,8 @@
 #include <CLI/CLI.hpp>
 
 #include <functional>
+#include <map>
+#include <optional>
 
 #include "common.hpp"
 
@@ -24,6 +26,8 @@ Command add_list(CLI::App& app, Globals& g);
 Command add_version(CLI::App& app, Globals& g);
 Command add_graph(CLI::App& app, Globals& g);
 Command add_rerun(CLI::App& app, Globals& g);
+Command add_cancel(CLI::App& app, Globals& g);
+Command add_gc(CLI::App& app, Globals& g);
 
 // The text `wf version` prints (also for --version).
 std::string version_text();

@@ -1,4 +1,9 @@
+#include <chrono>
+#include <map>
+#include <thread>
+
 #include "commands.hpp"
+#include "wf/recovery.hpp"
 
 namespace wf::cli {
 
@@ -8,7 +13,61 @@ struct LogsArgs {
   std::string run_id;
   std::string selector;
   int attempt = 0;
+  bool follow = false;
 };
+
+// `wf logs -f`: prints chunks as another wf writes them, `job/stage | line`, until the run
+// is no longer running.
+int follow_logs(Globals& g, RunStore& store, const std::string& run_id, int attempt, const std::string& job_sel,
+                const std::string& stage_sel) {
+  std::map<std::int64_t, std::pair<std::string, std::string>> names;  // stage id -> job, stage
+  std::map<std::int64_t, bool> wanted;
+  std::int64_t last = 0;
+  auto refresh_names = [&]() -> Result<void> {
+    auto instances = store.job_instances(run_id, attempt);
+    if (!instances.ok()) return instances.error();
+    for (const auto& ji : *instances) {
+      auto stages = store.stages(ji.id);
+      if (!stages.ok()) return stages.error();
+      for (const auto& s : *stages) {
+        names[s.id] = {ji.display_name, s.name};
+        wanted[s.id] = (job_sel.empty() || ji.job == job_sel || ji.display_name == job_sel) &&
+                       (stage_sel.empty() || s.stage_key == stage_sel || s.name == stage_sel);
+      }
+    }
+    return {};
+  };
+  while (true) {
+    auto run = store.find_run(run_id);
+    if (!run.ok()) return fail(kState, run.error().message);
+    bool running = run->status == Status::Wait && run->attempt == attempt;
+    auto chunks = store.run_logs_after(run_id, attempt, last);
+    if (!chunks.ok()) return fail(kState, chunks.error().message);
+    for (const auto& c : *chunks) {
+      last = c.seq;
+      if (!names.count(c.stage_id))
+        if (auto r = refresh_names(); !r.ok()) return fail(kState, r.error().message);
+      if (!wanted[c.stage_id]) continue;
+      const auto& [job, stage] = names[c.stage_id];
+      std::size_t start = 0;
+      while (start < c.text.size()) {
+        auto nl = c.text.find('\n', start);
+        std::string line = c.text.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
+        std::printf("%s/%s | %s\n", job.c_str(), stage.c_str(), line.c_str());
+        if (nl == std::string::npos) break;
+        start = nl + 1;
+      }
+    }
+    std::fflush(stdout);
+    if (!running) {
+      if (!g.quiet) std::fprintf(stderr, "wf: run %s %s\n", run_id.c_str(), to_string(run->status).c_str());
+      return kOk;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    // A wf killed meanwhile leaves the run as WAIT: close it so that following ends.
+    if (auto closed = close_interrupted_runs(store); !closed.ok()) return fail(kState, closed.error().message);
+  }
+}
 
 int logs_command(Globals& g, const LogsArgs& a) {
   auto store = open_store(g);
@@ -23,6 +82,7 @@ int logs_command(Globals& g, const LogsArgs& a) {
     job_sel = a.selector.substr(0, slash);
     stage_sel = a.selector.substr(slash + 1);
   }
+  if (a.follow) return follow_logs(g, **store, run->id, attempt, job_sel, stage_sel);
   auto instances = (*store)->job_instances(run->id, attempt);
   if (!instances.ok()) return fail(kState, instances.error().message);
   bool matched_job = job_sel.empty(), matched_stage = stage_sel.empty();
@@ -59,6 +119,7 @@ Command add_logs(CLI::App& app, Globals& g) {
   c.app->add_option("run_id", a->run_id, "Run id or a unique prefix of it")->required()->type_name("RUN_ID");
   c.app->add_option("selector", a->selector, "Only this job, or this job's stage")->type_name("JOB[/STAGE]");
   c.app->add_option("--attempt", a->attempt, "Logs of attempt N (default: the latest)")->type_name("N");
+  c.app->add_flag("-f,--follow", a->follow, "Keep printing output as the running run writes it, until it ends");
   c.run = [a, &g] { return logs_command(g, *a); };
   return c;
 }
