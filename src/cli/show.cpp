@@ -44,6 +44,13 @@ int show_command(Globals& g, const ShowArgs& a) {
     jobs.push_back(jj);
   }
   out["jobs"] = jobs;
+  auto attempts = (*store)->run_attempts(run->id);
+  if (!attempts.ok()) return fail(kState, attempts.error().message);
+  Json atts = Json::array();
+  for (const auto& at : *attempts)
+    atts.push_back({{"attempt", at.attempt}, {"status", to_string(at.status)}, {"exit_code", at.exit_code},
+                    {"started_at", at.started_at}, {"finished_at", at.finished_at}});
+  out["attempts"] = atts;
   if (a.json || g.json) {
     std::printf("%s\n", out.dump(2).c_str());
     return kOk;
@@ -57,7 +64,15 @@ int show_command(Globals& g, const ShowArgs& a) {
               span_text(run->started_at, run->finished_at).c_str());
   if (!run->params.empty()) std::printf("params    %s\n", run->params.dump().c_str());
   if (!run->error_name.empty()) std::printf("error     %s: %s\n", run->error_name.c_str(), run->error_message.c_str());
+  int shown_attempt = 0;
   for (const auto& jj : jobs) {
+    if (run->attempt > 1 && jj["run_attempt"].get<int>() != shown_attempt) {
+      shown_attempt = jj["run_attempt"].get<int>();
+      std::string st = "?";
+      for (const auto& at : atts)
+        if (at["attempt"] == shown_attempt) st = at["status"].get<std::string>();
+      std::printf("\n== attempt %d: %s ==\n", shown_attempt, st.c_str());
+    }
     std::printf("\n%s  %s  %s", jj["name"].get<std::string>().c_str(), jj["status"].get<std::string>().c_str(),
                 span_text(jj["started_at"].get<TimeMs>(), jj["finished_at"].get<TimeMs>()).c_str());
     if (jj.contains("reason")) std::printf("  (%s)", jj["reason"].get<std::string>().c_str());
