@@ -1,9 +1,10 @@
 // RunStore over SQLite: opening and migrating the state file, the cached write statements
-// and the queries. The only file that includes sqlite3.h; every handle is owned by RAII.
+// and the queries of runs, jobs, stages and logs (releases, audit and ticks are in
+// run_store_release.cpp). With run_store_release.cpp, the only file that includes sqlite3.h
+// (through run_store_impl.hpp); every handle is owned by RAII.
 #include "wf/run_store.hpp"
 
 #include <fcntl.h>
-#include <sqlite3.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -15,9 +16,17 @@
 #include <system_error>
 #include <thread>
 
+#include "run_store_impl.hpp"
+
 namespace wf {
 
 namespace {
+
+using store_detail::assignments;
+using store_detail::insert_sql;
+using store_detail::Query;
+using store_detail::Row;
+using store_detail::StmtHandle;
 
 // Marks a SQLite file as a wf state file ("WF01"), so we never migrate someone else's.
 constexpr int kApplicationId = 0x57463031;
@@ -124,133 +133,47 @@ CREATE INDEX logs_by_stage ON logs (stage_id, seq);
 
 PRAGMA application_id = 1464217649;
 )sql"},
+    // Releases, audit and ticks (FORMAT §10).
+    {2, R"sql(
+CREATE TABLE audit (
+  id            INTEGER PRIMARY KEY,
+  workflow      TEXT NOT NULL,
+  release_at    INTEGER NOT NULL,
+  type          TEXT NOT NULL DEFAULT '',
+  run_id        TEXT NOT NULL DEFAULT '',
+  parent_run_id TEXT NOT NULL DEFAULT '',
+  params        TEXT NOT NULL DEFAULT '{}',
+  status        TEXT NOT NULL,
+  started_at    INTEGER NOT NULL DEFAULT 0,
+  finished_at   INTEGER NOT NULL DEFAULT 0,
+  host          TEXT NOT NULL DEFAULT '',
+  user          TEXT NOT NULL DEFAULT '',
+  wf_version    TEXT NOT NULL DEFAULT '',
+  command_line  TEXT NOT NULL DEFAULT '',
+  note          TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX audit_by_release ON audit (workflow, release_at);
+
+CREATE TABLE releases (
+  workflow    TEXT NOT NULL,
+  release_at  INTEGER NOT NULL,
+  run_id      TEXT NOT NULL DEFAULT '',
+  status      TEXT NOT NULL,
+  owner_pid   INTEGER NOT NULL DEFAULT 0,
+  owner_start INTEGER NOT NULL DEFAULT 0,
+  claimed_at  INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (workflow, release_at)
+) WITHOUT ROWID;
+
+CREATE TABLE ticks (
+  workflow    TEXT PRIMARY KEY NOT NULL,
+  last_minute INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql"},
 };
 static_assert(kApplicationId == 1464217649, "migration 1 writes the application id literally");
 
 constexpr int kSchemaVersion = std::end(kMigrations)[-1].version;
-
-struct CloseDb {
-  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
-};
-struct FinalizeStmt {
-  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
-};
-using DbHandle = std::unique_ptr<sqlite3, CloseDb>;
-using StmtHandle = std::unique_ptr<sqlite3_stmt, FinalizeStmt>;
-
-std::string dump_json(const Json& j) {
-  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
-}
-
-// One execution of a prepared statement: binds by parameter name, steps, and resets on scope
-// exit, so a cached statement never holds a read snapshot or stale bindings.
-class Query {
- public:
-  explicit Query(sqlite3_stmt* s) : s_(s) {}
-  ~Query() {
-    sqlite3_reset(s_);
-    sqlite3_clear_bindings(s_);
-  }
-  Query(const Query&) = delete;
-  Query& operator=(const Query&) = delete;
-
-  Query& text(const char* name, std::string_view v) {
-    // A null data pointer would bind NULL; the columns are NOT NULL strings.
-    const char* data = v.data() != nullptr ? v.data() : "";
-    note(sqlite3_bind_text64(s_, index(name), data, v.size(), SQLITE_TRANSIENT, SQLITE_UTF8));
-    return *this;
-  }
-  Query& integer(const char* name, std::int64_t v) {
-    note(sqlite3_bind_int64(s_, index(name), v));
-    return *this;
-  }
-  Query& status(const char* name, Status v) { return text(name, to_string(v)); }
-  Query& json(const char* name, const Json& v) { return text(name, dump_json(v)); }
-
-  // SQLITE_ROW, SQLITE_DONE or an error code (a failed bind is reported here).
-  int step() { return rc_ != SQLITE_OK ? rc_ : sqlite3_step(s_); }
-  sqlite3_stmt* get() const { return s_; }
-
- private:
-  int index(const char* name) {
-    int i = sqlite3_bind_parameter_index(s_, name);
-    if (i == 0) note(SQLITE_RANGE);
-    return i;
-  }
-  void note(int rc) {
-    if (rc_ == SQLITE_OK) rc_ = rc;
-  }
-
-  sqlite3_stmt* s_;
-  int rc_ = SQLITE_OK;
-};
-
-// Reads the columns of the current row left to right, noting values that do not parse.
-class Row {
- public:
-  explicit Row(sqlite3_stmt* s) : s_(s) {}
-
-  std::string text() {
-    const unsigned char* p = sqlite3_column_text(s_, col_);
-    int n = sqlite3_column_bytes(s_, col_++);
-    return p != nullptr ? std::string(reinterpret_cast<const char*>(p), n) : std::string();
-  }
-  std::int64_t int64() { return sqlite3_column_int64(s_, col_++); }
-  int int32() { return static_cast<int>(int64()); }
-  Status status() {
-    std::string t = text();
-    std::optional<Status> s = parse_status(t);
-    if (!s) bad("status '" + t + "'");
-    return s.value_or(Status::Wait);
-  }
-  Json json() {
-    Json j = Json::parse(text(), nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded()) {
-      bad("JSON");
-      return Json::object();
-    }
-    return j;
-  }
-  LogStream stream() {
-    std::int64_t v = int64();
-    if (v < 1 || v > 3) bad("log stream " + std::to_string(v));
-    return v == 2 ? LogStream::Stderr : v == 3 ? LogStream::Wf : LogStream::Stdout;
-  }
-  const std::string& problem() const { return problem_; }
-
- private:
-  void bad(const std::string& what) {
-    if (problem_.empty()) problem_ = "unreadable " + what;
-  }
-
-  sqlite3_stmt* s_;
-  int col_ = 0;
-  std::string problem_;
-};
-
-// "INSERT INTO table (a, b) VALUES (:a, :b)" for a comma-separated column list.
-std::string insert_sql(std::string_view table, std::string_view columns) {
-  std::string values;
-  for (std::size_t start = 0; start < columns.size();) {
-    std::size_t end = std::min(columns.find(", ", start), columns.size());
-    values += (values.empty() ? ":" : ", :") + std::string(columns.substr(start, end - start));
-    start = end + 2;
-  }
-  return "INSERT INTO " + std::string(table) + " (" + std::string(columns) + ") VALUES (" +
-         values + ")";
-}
-
-// "a = :a, b = :b" for a comma-separated column list; `source` replaces ":" in upserts.
-std::string assignments(std::string_view columns, std::string_view source = ":") {
-  std::string out;
-  for (std::size_t start = 0; start < columns.size();) {
-    std::size_t end = std::min(columns.find(", ", start), columns.size());
-    std::string column(columns.substr(start, end - start));
-    out += (out.empty() ? "" : ", ") + column + " = " + std::string(source) + column;
-    start = end + 2;
-  }
-  return out;
-}
 
 // Column lists in the order the read_* and bind_* functions below use them.
 constexpr const char* kRunColumns =
@@ -436,66 +359,6 @@ Result<void> make_dirs(const std::string& dir) {
 
 }  // namespace
 
-struct RunStore::Impl {
-  std::string path;
-  DbHandle db;  // declared before the statements, so they are finalized first
-  StmtHandle begin, commit, rollback;
-  StmtHandle insert_run, update_run, upsert_attempt, update_snapshot, delete_run;
-  StmtHandle insert_job, update_job, insert_stage, update_stage, append_log;
-  bool in_tx = false;
-  std::optional<Error> tx_error;  // BEGIN of the open transaction failed
-
-  Error open_error(const std::string& why) const {
-    return Error("cannot open state file " + path + ": " + why);
-  }
-  Error failure(const std::string& what) const {
-    return Error("cannot " + what + " in state file " + path + ": " + sqlite3_errmsg(db.get()));
-  }
-
-  Result<void> connect();
-  Result<void> use_wal();
-  Result<std::int64_t> identify();
-  Result<void> migrate();
-  Result<void> prepare_statements();
-  Result<StmtHandle> prepare(const char* sql, bool cached);
-  Result<void> exec(const std::string& sql);
-
-  // Why writes cannot go on: the transaction failed to begin, or SQLite rolled it back
-  // after an error (disk full, I/O); writing on would autocommit pieces of it.
-  std::optional<Error> blocked() const {
-    if (tx_error) return tx_error;
-    if (in_tx && sqlite3_get_autocommit(db.get()) != 0) {
-      return Error("cannot write to state file " + path +
-                   ": the transaction was rolled back after an earlier error");
-    }
-    return std::nullopt;
-  }
-
-  // Steps a write statement to completion; a missing row is an error when `must_change`.
-  Result<void> write(Query& q, const std::string& what, bool must_change = false) {
-    if (q.step() != SQLITE_DONE) return failure(what);
-    if (must_change && sqlite3_changes(db.get()) == 0) {
-      return Error("cannot " + what + " in state file " + path + ": no such record");
-    }
-    return ok();
-  }
-
-  // Runs a query, reading each row with `read`.
-  template <class T, class Read>
-  Result<std::vector<T>> select(Query& q, const std::string& what, Read read) {
-    std::vector<T> out;
-    int rc;
-    while ((rc = q.step()) == SQLITE_ROW) {
-      Row row(q.get());
-      out.push_back(read(row));
-      if (!row.problem().empty()) {
-        return Error("cannot " + what + " in state file " + path + ": " + row.problem());
-      }
-    }
-    if (rc != SQLITE_DONE) return failure(what);
-    return out;
-  }
-};
 
 Result<StmtHandle> RunStore::Impl::prepare(const char* sql, bool cached) {
   sqlite3_stmt* raw = nullptr;
@@ -513,7 +376,7 @@ Result<void> RunStore::Impl::exec(const std::string& sql) {
   return ok();
 }
 
-Result<void> RunStore::Impl::connect() {
+Result<void> RunStore::Impl::connect(int target_version) {
   // Create the file ourselves when missing, so it is private (0600) whatever the umask.
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd >= 0) ::close(fd);
@@ -533,8 +396,8 @@ Result<void> RunStore::Impl::connect() {
   if (!version) return version.error();
   if (auto r = use_wal(); !r) return r;
   if (auto r = exec("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"); !r) return r;
-  if (*version < kSchemaVersion) {
-    if (auto r = migrate(); !r) return r;
+  if (*version < target_version) {
+    if (auto r = migrate(target_version); !r) return r;
   }
   return prepare_statements();
 }
@@ -625,7 +488,7 @@ Result<std::int64_t> RunStore::Impl::identify() {
 
 // Applies the missing steps in one BEGIN IMMEDIATE transaction, identifying the file again
 // once the write lock is held, since another wf may have migrated it meanwhile.
-Result<void> RunStore::Impl::migrate() {
+Result<void> RunStore::Impl::migrate(int target_version) {
   if (auto r = exec("BEGIN IMMEDIATE"); !r) return r;
   auto fail = [&](Error e) -> Result<void> {
     if (sqlite3_get_autocommit(db.get()) == 0) {
@@ -636,13 +499,14 @@ Result<void> RunStore::Impl::migrate() {
   auto version = identify();
   if (!version) return fail(version.error());
   for (const Migration& m : kMigrations) {
-    if (m.version <= *version) continue;
+    if (m.version <= *version || m.version > target_version) continue;
     if (sqlite3_exec(db.get(), m.sql, nullptr, nullptr, nullptr) != SQLITE_OK) {
       return fail(Error("cannot migrate state file " + path + " to schema version " +
                         std::to_string(m.version) + ": " + sqlite3_errmsg(db.get())));
     }
   }
-  std::string finish = "PRAGMA user_version = " + std::to_string(kSchemaVersion) + "; COMMIT";
+  std::int64_t reached = std::max<std::int64_t>(*version, target_version);
+  std::string finish = "PRAGMA user_version = " + std::to_string(reached) + "; COMMIT";
   if (auto r = exec(finish); !r) return fail(r.error());
   return ok();
 }
@@ -651,11 +515,20 @@ RunStore::RunStore() : impl_(std::make_unique<Impl>()) {}
 RunStore::~RunStore() = default;
 
 Result<std::unique_ptr<RunStore>> RunStore::open(const std::string& state_dir) {
+  return open_at_version(state_dir, kSchemaVersion);
+}
+
+Result<std::unique_ptr<RunStore>> RunStore::open_at_version(const std::string& state_dir,
+                                                            int version) {
+  if (version < 1 || version > kSchemaVersion) {
+    return Error("cannot open state directory " + state_dir + ": no schema version " +
+                 std::to_string(version));
+  }
   if (state_dir.empty()) return Error("cannot open state directory: the path is empty");
   if (auto r = make_dirs(state_dir); !r) return r.error();
   std::unique_ptr<RunStore> store(new RunStore());
   store->impl_->path = state_dir + (state_dir.back() == '/' ? "" : "/") + "wf.db";
-  if (auto r = store->impl_->connect(); !r) return r.error();
+  if (auto r = store->impl_->connect(version); !r) return r.error();
   return store;
 }
 

@@ -123,7 +123,7 @@ Json Run::base_vars() const {
   v["env"] = env_json_;
   v["matrix"] = Json::object();
   v["run"] = {{"id", run_.id}, {"attempt", run_.attempt}, {"workflow", w_.name}};
-  v["release"] = {{"logical_date", logical_date_}, {"execute_date", logical_date_}, {"type", "manual"}, {"run_id", run_.id}};
+  v["release"] = {{"logical_date", logical_date_}, {"execute_date", logical_date_}, {"type", opts_.release_type}, {"run_id", run_.id}};
   v["jobs"] = jobs_ns_;
   v["retry"] = 0;
   return v;
@@ -576,7 +576,9 @@ Result<RunOutcome> Run::execute() {
   if (timeout > 0) deadline_ = started_ + std::chrono::seconds(timeout);
 
   auto now_sys = std::chrono::floor<std::chrono::minutes>(std::chrono::system_clock::now());
-  logical_date_ = format_iso_datetime(std::chrono::time_point_cast<std::chrono::seconds>(now_sys));
+  logical_date_ = opts_.logical_date.empty()
+                      ? format_iso_datetime(std::chrono::time_point_cast<std::chrono::seconds>(now_sys))
+                      : opts_.logical_date;
 
   // The run record comes first: nothing runs before it is committed.
   run_.id = new_run_id();

@@ -5,6 +5,7 @@
 #include <map>
 #include <set>
 
+#include "wf/cron.hpp"
 #include "wf/dag.hpp"
 #include "wf/expr.hpp"
 #include "wf/matrix.hpp"
@@ -73,6 +74,20 @@ class Validator {
         check_text(Text{p.default_value->get<std::string>(), p.pos}, top);
     }
     for (const auto& j : w_.jobs) check_job(j);
+    check_schedules();
+  }
+
+  void check_schedules() {
+    for (const auto& s : w_.schedules) {
+      auto sched = CronSchedule::make(s.cron.value, s.tz);
+      if (!sched.ok()) {
+        bool tz_problem = sched.error().message.find("time zone") != std::string::npos && s.tz_pos.line > 0;
+        diags_.error(tz_problem ? s.tz_pos : s.cron.pos, sched.error().message);
+        continue;
+      }
+      if (!sched->expr().can_ever_fire())
+        diags_.warning(s.cron.pos, "cron expression '" + s.cron.value + "' can never fire");
+    }
   }
 
  private:

@@ -323,6 +323,7 @@ class Loader {
     w.tags = string_list(get(body, "tags"), "tags");
     load_params(get(body, "params"), w);
     w.on = to_json(get(body, "on"));
+    load_schedules(get(body, "on"), w);
     w.env = text_map(get(body, "env"), "env");
     load_defaults(get(body, "defaults"), w.shell, w.working_directory);
     w.timeout = integer(get(body, "timeout"), "timeout", 1);
@@ -345,6 +346,48 @@ class Loader {
       }
     }
     out.push_back(std::move(w));
+  }
+
+  // `on:` as the seed reference writes it (a list of {cron, timezone} and {manual: true})
+  // or as ddeutil does ({schedule: [{cronjob, timezone|tz}]}).
+  void load_schedules(const YAML::Node& n, Workflow& w) {
+    if (!present(n)) return;
+    auto entry = [&](const YAML::Node& e, const char* cron_key, const std::vector<std::string>& keys) {
+      if (!e.IsMap()) {
+        diags_.error(pos(e), std::string("a schedule must be a map with '") + cron_key + ":'");
+        return;
+      }
+      check_keys(e, keys, "schedule");
+      YAML::Node manual = get(e, "manual");
+      YAML::Node cron = get(e, cron_key);
+      if (!present(cron)) {
+        if (!present(manual)) diags_.error(pos(e), std::string("a schedule needs '") + cron_key + ":'");
+        else boolean(manual, "manual");
+        return;
+      }
+      ScheduleSpec spec;
+      if (auto t = text(cron, cron_key)) spec.cron = *t;
+      else return;
+      YAML::Node tz = present(get(e, "timezone")) ? get(e, "timezone") : get(e, "tz");
+      if (present(tz)) {
+        spec.tz = plain_string(tz, "timezone");
+        spec.tz_pos = pos(tz);
+      }
+      w.schedules.push_back(spec);
+    };
+    if (n.IsSequence()) {
+      for (const auto& e : n) entry(e, "cron", {"cron", "timezone", "tz", "manual"});
+    } else if (n.IsMap()) {
+      check_keys(n, {"schedule"}, "on");
+      YAML::Node list = get(n, "schedule");
+      if (present(list)) {
+        if (!list.IsSequence()) diags_.error(pos(list), "'schedule' must be a list of {cronjob: ..., timezone: ...}");
+        else
+          for (const auto& e : list) entry(e, "cronjob", {"cronjob", "timezone", "tz"});
+      }
+    } else {
+      diags_.error(pos(n), "'on' must be a list of schedules ({cron: ..., timezone: ...}) or {schedule: [...]}");
+    }
   }
 
   void load_extras(const YAML::Node& n, Workflow& w) {

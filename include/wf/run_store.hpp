@@ -114,12 +114,49 @@ struct RunFilter {
 };
 
 // One connection to the state file. Not thread-safe: each thread opens its own RunStore.
+// One audit record (FORMAT §10): a release of a workflow for one logical minute.
+struct AuditRecord {
+  std::int64_t id = 0;          // assigned by insert
+  std::string workflow;
+  TimeMs release_at = 0;        // the logical minute (UTC)
+  std::string type;             // normal force dryrun rerun event, or "misfire"
+  std::string run_id;           // empty for a misfire
+  std::string parent_run_id;
+  Json params = Json::object(); // secrets masked
+  Status status = Status::Wait;
+  TimeMs started_at = 0;
+  TimeMs finished_at = 0;
+  std::string host;
+  std::string user;
+  std::string wf_version;
+  std::string command_line;
+  std::string note;             // e.g. why a minute was a misfire
+};
+
+struct AuditFilter {
+  std::optional<std::string> workflow;
+  std::optional<TimeMs> release_at;
+  int limit = 50;  // <= 0: all
+};
+
+// The outcome of trying to claim one release minute (dedupe of `normal` releases).
+struct ReleaseClaim {
+  bool claimed = false;       // this process may run it
+  std::string run_id;         // when not claimed: the run that holds or finished it
+  Status status = Status::Wait;
+};
+
 class RunStore {
  public:
   // Opens (creating dir and file as needed) `<state_dir>/wf.db`, sets WAL,
   // synchronous=NORMAL, busy_timeout, foreign keys, and migrates the schema forward.
   // Errors mention the path and SQLite's message (the CLI maps them to exit 4).
   static Result<std::unique_ptr<RunStore>> open(const std::string& state_dir);
+  // For tests: like open, but migrates a new or older file no further than `version`
+  // (1..schema_version()), to make files of an older schema. The release, audit and tick
+  // calls fail on a file older than version 2.
+  static Result<std::unique_ptr<RunStore>> open_at_version(const std::string& state_dir,
+                                                           int version);
   ~RunStore();
   RunStore(const RunStore&) = delete;
   RunStore& operator=(const RunStore&) = delete;
@@ -155,6 +192,24 @@ class RunStore {
   // Writes every field but id and job_instance_id; no such id is an error.
   Result<void> update_stage(const StageRecord& s);
   Result<void> append_log(const LogChunk& c);
+
+  // --- releases, audit and ticks (schema version 2) ---
+  // Atomically claims (workflow, minute) for a `normal` release: succeeds when no release of
+  // that minute exists, or the last one FAILED or was CANCELled (also when its run was
+  // interrupted), or `force` is set. A claim that SUCCEEDED, or is WAIT with a live process,
+  // is not taken: the claim result names its run. `owner_pid`/`owner_start` identify the
+  // claiming process so that a crashed claimer does not block the minute forever.
+  Result<ReleaseClaim> claim_release(const std::string& workflow, TimeMs minute, bool force, int owner_pid,
+                                     std::int64_t owner_start);
+  // Records the run that a claim started, and its final status.
+  Result<void> set_release_run(const std::string& workflow, TimeMs minute, const std::string& run_id);
+  Result<void> finish_release(const std::string& workflow, TimeMs minute, Status status);
+  Result<std::int64_t> insert_audit(const AuditRecord& a);
+  Result<void> update_audit(const AuditRecord& a);
+  Result<std::vector<AuditRecord>> list_audit(const AuditFilter& f);  // newest release first
+  // The last minute a tick handled for a workflow (nullopt: never ticked).
+  Result<std::optional<TimeMs>> last_tick(const std::string& workflow);
+  Result<void> set_last_tick(const std::string& workflow, TimeMs minute);
 
   // Exact id, or a unique prefix; unknown or ambiguous is an error naming the candidates.
   Result<RunRecord> find_run(const std::string& id_or_prefix);

@@ -39,6 +39,8 @@ struct RunOptions {
   std::chrono::milliseconds kill_grace{10000};
   int max_legs = 256;                     // --max-legs
   std::optional<ResumeInfo> resume;       // set by wf rerun
+  std::string logical_date;               // a release's minute (ISO, UTC); empty: the start minute
+  std::string release_type = "manual";    // release.type in expressions
   std::string cwd;                        // where wf was started (stage default cwd)
   std::vector<std::string> base_env;      // wf's environment, "K=V"
   std::string command_line;

@@ -104,6 +104,13 @@ struct Job {
   SourcePos pos;
 };
 
+// One entry of `on:` (FORMAT §4): a cron expression and its IANA time zone ("" = UTC).
+struct ScheduleSpec {
+  Text cron;
+  std::string tz;
+  SourcePos tz_pos;
+};
+
 struct Workflow {
   std::string name;
   std::string file;         // path it was loaded from
@@ -116,7 +123,8 @@ struct Workflow {
   std::optional<int> timeout;             // seconds
   std::optional<int> max_job_parallel;
   std::optional<Text> run_name;
-  Json on;           // raw schedules (schedule issue)
+  Json on;           // raw `on:` value
+  std::vector<ScheduleSpec> schedules;
   Json concurrency;  // raw
   Json extras;       // raw
   std::vector<Job> jobs;  // file order

@@ -9,8 +9,36 @@
 #include <optional>
 
 #include "common.hpp"
+#include "wf/scheduler.hpp"
 
 namespace wf::cli {
+
+struct RunArgs {
+  std::string target;
+  std::string name;
+  std::vector<std::string> params;
+  std::string params_file;
+  int jobs = 0;
+  std::optional<int> timeout;
+  bool fail_fast = false;
+  std::vector<std::string> only;
+  std::vector<std::string> exclude;
+  bool dry_run = false;
+  bool json = false;
+  int max_legs = 256;
+  double kill_grace = 10;
+};
+
+// What `wf release` adds around a run: the logical minute and type, a check before the run
+// (returns an exit code to stop, or -1 to go on) and a record after it.
+struct ReleaseHooks {
+  std::string logical_date;
+  std::string type = "normal";
+  std::function<int(RunStore&, const Workflow&, const Json& masked_params)> before_run;
+  std::function<void(RunStore&, const Workflow&, const Json& masked_params, const RunOutcome&)> after_run;
+};
+int run_command(Globals& g, const RunArgs& a, const ReleaseHooks* hooks);
+int rerun_run(Globals& g, const std::string& run_id);
 
 struct Command {
   CLI::App* app = nullptr;
@@ -28,6 +56,10 @@ Command add_graph(CLI::App& app, Globals& g);
 Command add_rerun(CLI::App& app, Globals& g);
 Command add_cancel(CLI::App& app, Globals& g);
 Command add_gc(CLI::App& app, Globals& g);
+Command add_release(CLI::App& app, Globals& g);
+Command add_tick(CLI::App& app, Globals& g);
+Command add_schedule(CLI::App& app, Globals& g);
+Command add_audit(CLI::App& app, Globals& g);
 
 // The text `wf version` prints (also for --version).
 std::string version_text();

@@ -38,6 +38,23 @@ void print_diagnostics(const DiagnosticList& diags, const Globals& g, Severity m
   }
 }
 
+Result<TimeMs> parse_duration_ms(const std::string& s, const std::string& what) {
+  Error bad(what + " expects a duration such as 1d, 12h, 30m or 45s, got '" + s + "'");
+  if (s.size() < 2) return bad;
+  char unit = s.back();
+  long long n = 0;
+  try {
+    std::size_t used = 0;
+    n = std::stoll(s.substr(0, s.size() - 1), &used);
+    if (used != s.size() - 1 || n < 0) return bad;
+  } catch (...) {
+    return bad;
+  }
+  long long mult = unit == 'd' ? 86400000LL : unit == 'h' ? 3600000LL : unit == 'm' ? 60000LL : unit == 's' ? 1000LL : 0;
+  if (!mult) return bad;
+  return n * mult;
+}
+
 std::string state_dir(const Globals& g) {
   if (!g.state_dir.empty()) return g.state_dir;
   std::string d = g.env_or("WF_STATE_DIR");

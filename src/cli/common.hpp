@@ -40,6 +40,9 @@ int fail(int code, const std::string& message);
 // Prints diagnostics (sorted) to stderr; `min` filters notes/warnings out.
 void print_diagnostics(const DiagnosticList& diags, const Globals& g, Severity min = Severity::Note);
 
+// "7d", "12h", "30m", "45s" -> milliseconds; `what` names the option in errors.
+Result<TimeMs> parse_duration_ms(const std::string& s, const std::string& what);
+
 std::string state_dir(const Globals& g);
 Result<std::unique_ptr<RunStore>> open_store(const Globals& g);
 

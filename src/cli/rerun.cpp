@@ -236,6 +236,12 @@ int rerun_command(Globals& g, const RerunArgs& a) {
 
 }  // namespace
 
+int rerun_run(Globals& g, const std::string& run_id) {
+  RerunArgs a;
+  a.run_id = run_id;
+  return rerun_command(g, a);
+}
+
 Command add_rerun(CLI::App& app, Globals& g) {
   auto a = std::make_shared<RerunArgs>();
   Command c;

@@ -19,21 +19,6 @@ namespace wf::cli {
 
 namespace {
 
-struct RunArgs {
-  std::string target;
-  std::string name;
-  std::vector<std::string> params;
-  std::string params_file;
-  int jobs = 0;
-  std::optional<int> timeout;
-  bool fail_fast = false;
-  std::vector<std::string> only;
-  std::vector<std::string> exclude;
-  bool dry_run = false;
-  bool json = false;
-  int max_legs = 256;
-  double kill_grace = 10;
-};
 
 std::string declared_params(const Workflow& w) {
   if (w.params.empty()) return "the workflow declares no params";
@@ -145,7 +130,9 @@ void print_plan(const Workflow& w, const Json& masked, const RunArgs& a, bool js
   std::printf("nothing was run (--dry-run)\n");
 }
 
-int run_command(Globals& g, const RunArgs& a) {
+}  // namespace
+
+int run_command(Globals& g, const RunArgs& a, const ReleaseHooks* hooks) {
   DiagnosticList diags;
   auto chosen = choose_workflow(g, a.target, a.name, diags);
   if (!chosen.ok()) {
@@ -188,8 +175,9 @@ int run_command(Globals& g, const RunArgs& a) {
   if (!given.ok()) return fail(kUsage, given.error().message);
   auto now = std::chrono::time_point_cast<std::chrono::seconds>(
       std::chrono::floor<std::chrono::minutes>(std::chrono::system_clock::now()));
-  std::string logical = format_iso_datetime(now);
-  Json default_vars = {{"release", {{"logical_date", logical}, {"execute_date", logical}, {"type", "manual"}}},
+  std::string logical = hooks ? hooks->logical_date : format_iso_datetime(now);
+  std::string release_type = hooks ? hooks->type : "manual";
+  Json default_vars = {{"release", {{"logical_date", logical}, {"execute_date", format_iso_datetime(now)}, {"type", release_type}}},
                        {"run", {{"workflow", w.name}}},
                        {"env", g.env}};
   auto renderer = [&](const ParamSpec&, const std::string& text) -> Result<Json> {
@@ -215,8 +203,14 @@ int run_command(Globals& g, const RunArgs& a) {
 
   auto store = open_store(g);
   if (!store.ok()) return fail(kState, store.error().message);
+  if (hooks && hooks->before_run) {
+    int stop = hooks->before_run(**store, w, masked);
+    if (stop >= 0) return stop;
+  }
 
   RunOptions opts;
+  opts.logical_date = hooks ? hooks->logical_date : "";
+  opts.release_type = release_type;
   opts.max_parallel = a.jobs > 0 ? a.jobs
                       : w.max_job_parallel ? *w.max_job_parallel
                       : env_int(g, {"WF_MAX_JOB_PARALLEL", "WORKFLOW_CORE_MAX_JOB_PARALLEL"})
@@ -245,10 +239,9 @@ int run_command(Globals& g, const RunArgs& a) {
     if (outcome.error().name == "TemplateError") return fail(kUsage, outcome.error().message);
     return fail(kState, outcome.error().message);
   }
+  if (hooks && hooks->after_run) hooks->after_run(**store, w, masked, *outcome);
   return outcome->exit_code;
 }
-
-}  // namespace
 
 Command add_run(CLI::App& app, Globals& g) {
   auto a = std::make_shared<RunArgs>();
@@ -278,7 +271,7 @@ Command add_run(CLI::App& app, Globals& g) {
   c.app->add_option("--kill-grace", a->kill_grace, "Seconds between SIGTERM and SIGKILL when stopping a stage (default 10)")
       ->check(CLI::NonNegativeNumber)
       ->type_name("S");
-  c.run = [a, &g] { return run_command(g, *a); };
+  c.run = [a, &g] { return run_command(g, *a, nullptr); };
   return c;
 }
 

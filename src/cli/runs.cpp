@@ -48,23 +48,6 @@ struct RunsArgs {
   bool json = false;
 };
 
-// "7d", "12h", "30m", "45s" -> milliseconds.
-Result<TimeMs> parse_age(const std::string& s) {
-  if (s.size() < 2) return Error("--since expects a duration such as 7d, 12h or 30m, got '" + s + "'");
-  char unit = s.back();
-  long long n = 0;
-  try {
-    std::size_t used = 0;
-    n = std::stoll(s.substr(0, s.size() - 1), &used);
-    if (used != s.size() - 1 || n < 0) throw 1;
-  } catch (...) {
-    return Error("--since expects a duration such as 7d, 12h or 30m, got '" + s + "'");
-  }
-  long long mult = unit == 'd' ? 86400000LL : unit == 'h' ? 3600000LL : unit == 'm' ? 60000LL : unit == 's' ? 1000LL : 0;
-  if (!mult) return Error("--since expects a duration such as 7d, 12h or 30m, got '" + s + "'");
-  return n * mult;
-}
-
 int runs_command(Globals& g, const RunsArgs& a) {
   RunFilter f;
   if (!a.name.empty()) f.workflow = a.name;
@@ -74,7 +57,7 @@ int runs_command(Globals& g, const RunsArgs& a) {
     f.status = *s;
   }
   if (!a.since.empty()) {
-    auto age = parse_age(a.since);
+    auto age = parse_duration_ms(a.since, "--since");
     if (!age.ok()) return fail(kUsage, age.error().message);
     auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
                    std::chrono::system_clock::now().time_since_epoch())

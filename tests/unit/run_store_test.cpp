@@ -1,7 +1,9 @@
 #include "wf/run_store.hpp"
 
 #include <doctest/doctest.h>
+#include <spawn.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -10,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <sstream>
 #include <thread>
 
@@ -197,7 +200,7 @@ TEST_CASE("run store: open creates the directories and a WAL database") {
   std::string dir = tmp / "a/b/state";
   auto store = open_store(dir);
   CHECK(store->path() == dir + "/wf.db");
-  CHECK(RunStore::schema_version() == 1);
+  CHECK(RunStore::schema_version() == 2);
   CHECK(fs::is_regular_file(dir + "/wf.db"));
   struct stat st {};
   REQUIRE(::stat(dir.c_str(), &st) == 0);
@@ -665,7 +668,7 @@ TEST_CASE("run store: a newer schema or a foreign database is refused") {
     auto store = RunStore::open(tmp.path());
     REQUIRE_FALSE(store.ok());
     CHECK(store.error().message ==
-          "state file " + db + " has schema version 99; this wf understands up to 1; upgrade wf");
+          "state file " + db + " has schema version 99; this wf understands up to 2; upgrade wf");
     CHECK(read_bytes(db) == before);
   }
   SUBCASE("another application's database") {
@@ -860,4 +863,387 @@ TEST_CASE("run store: timing of stage writes, autocommitted vs one transaction")
       << " ms, one transaction " << ms(t2 - t1) << " ms";
   MESSAGE(msg.str());
   CHECK(store->stages(job)->size() == 2000);
+}
+
+// --- releases, audit and ticks (schema version 2) ---
+
+namespace {
+
+// user_version in the header of a closed state file.
+std::uint32_t header_version(const std::string& db) {
+  std::string bytes = read_bytes(db);
+  REQUIRE(bytes.size() >= 100);
+  std::uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v = (v << 8) | static_cast<unsigned char>(bytes[60 + i]);
+  return v;
+}
+
+// This process's start time, /proc/self/stat field 22.
+std::int64_t own_start_ticks() {
+  std::ifstream in("/proc/self/stat");
+  std::string line;
+  REQUIRE(std::getline(in, line));
+  std::istringstream rest(line.substr(line.rfind(')') + 1));
+  std::string field;
+  for (int i = 3; i <= 22; ++i) REQUIRE(static_cast<bool>(rest >> field));
+  return std::stoll(field);
+}
+
+// The pid of a process that has exited and been reaped.
+int dead_pid() {
+  pid_t pid = 0;
+  char arg0[] = "true";
+  char* argv[] = {arg0, nullptr};
+  REQUIRE(::posix_spawnp(&pid, "true", nullptr, nullptr, argv, environ) == 0);
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  return pid;
+}
+
+wf::AuditRecord sample_audit(const std::string& workflow, wf::TimeMs release_at) {
+  wf::AuditRecord a;
+  a.workflow = workflow;
+  a.release_at = release_at;
+  a.type = "normal";
+  a.run_id = "run-" + workflow + "-" + std::to_string(release_at);
+  a.parent_run_id = "parent";
+  a.params = Json{{"token", "***"}, {"n", 2}, {"name", "Zoë"}};
+  a.status = Status::Wait;
+  a.started_at = release_at + 5;
+  a.host = "host1";
+  a.user = "alice";
+  a.wf_version = "0.3.0";
+  a.command_line = "wf tick --conf /srv/flows";
+  a.note = "";
+  return a;
+}
+
+void check_same(const wf::AuditRecord& a, const wf::AuditRecord& b) {
+  CHECK(a.workflow == b.workflow);
+  CHECK(a.release_at == b.release_at);
+  CHECK(a.type == b.type);
+  CHECK(a.run_id == b.run_id);
+  CHECK(a.parent_run_id == b.parent_run_id);
+  CHECK(a.params == b.params);
+  CHECK(a.status == b.status);
+  CHECK(a.started_at == b.started_at);
+  CHECK(a.finished_at == b.finished_at);
+  CHECK(a.host == b.host);
+  CHECK(a.user == b.user);
+  CHECK(a.wf_version == b.wf_version);
+  CHECK(a.command_line == b.command_line);
+  CHECK(a.note == b.note);
+}
+
+}  // namespace
+
+TEST_CASE("run store: a version 1 file is migrated to version 2 in place") {
+  TempDir tmp;
+  const std::string db = tmp / "wf.db";
+  {
+    auto old = RunStore::open_at_version(tmp.path(), 1);
+    REQUIRE_MESSAGE(old.ok(), old.error().message);
+    REQUIRE((*old)->insert_run(sample_run("from-v1")).ok());
+    // The version 2 calls fail cleanly on a version 1 file.
+    CHECK_FALSE((*old)->claim_release("build", 60000, false, 1, 1).ok());
+    CHECK_FALSE((*old)->insert_audit(sample_audit("build", 60000)).ok());
+    CHECK_FALSE((*old)->last_tick("build").ok());
+    CHECK_FALSE((*old)->list_audit({}).ok());
+  }
+  CHECK(header_version(db) == 1);
+  {
+    auto store = open_store(tmp.path());
+    check_same(store->find_run("from-v1").value(), sample_run("from-v1"));
+    auto claim = store->claim_release("build", 60000, false, ::getpid(), own_start_ticks());
+    REQUIRE(claim.ok());
+    CHECK(claim->claimed);
+    REQUIRE(store->insert_audit(sample_audit("build", 60000)).ok());
+    REQUIRE(store->set_last_tick("build", 60000).ok());
+  }
+  CHECK(header_version(db) == 2);
+  {
+    // Never migrated backwards; reopening finds everything.
+    auto again = RunStore::open_at_version(tmp.path(), 1);
+    REQUIRE(again.ok());
+    CHECK((*again)->list_audit({}).value().size() == 1);
+  }
+  CHECK(header_version(db) == 2);
+  auto store = open_store(tmp.path());
+  CHECK(store->last_tick("build").value() == std::optional<wf::TimeMs>(60000));
+  CHECK_FALSE(RunStore::open_at_version(tmp.path(), 3).ok());
+  CHECK_FALSE(RunStore::open_at_version(tmp.path(), 0).ok());
+}
+
+TEST_CASE("run store: claiming a release minute, for every state of the last claim") {
+  TempDir tmp;
+  auto store = open_store(tmp.path());
+  const int me = ::getpid();
+  const std::int64_t my_start = own_start_ticks();
+  const wf::TimeMs m = 1704099600000;  // 2024-01-01T09:00Z
+
+  // Nothing there yet: claimed.
+  auto first = store->claim_release("build", m, false, me, my_start);
+  REQUIRE(first.ok());
+  CHECK(first->claimed);
+  CHECK(first->run_id.empty());
+
+  // WAIT, owned by a live process (this one): not claimed, names the run.
+  REQUIRE(store->set_release_run("build", m, "run-1").ok());
+  auto busy = store->claim_release("build", m, false, me, my_start);
+  REQUIRE(busy.ok());
+  CHECK_FALSE(busy->claimed);
+  CHECK(busy->run_id == "run-1");
+  CHECK(busy->status == Status::Wait);
+  // Other workflows and minutes are independent.
+  CHECK(store->claim_release("build", m + 60000, false, me, my_start)->claimed);
+  CHECK(store->claim_release("deploy", m, false, me, my_start)->claimed);
+
+  // SUCCESS and SKIP: not claimed.
+  for (Status done : {Status::Success, Status::Skip}) {
+    CAPTURE(wf::to_string(done));
+    REQUIRE(store->finish_release("build", m, done).ok());
+    auto c = store->claim_release("build", m, false, me, my_start);
+    REQUIRE(c.ok());
+    CHECK_FALSE(c->claimed);
+    CHECK(c->run_id == "run-1");
+    CHECK(c->status == done);
+  }
+
+  // force takes even a finished one, and clears its run.
+  auto forced = store->claim_release("build", m, true, me, my_start);
+  REQUIRE(forced.ok());
+  CHECK(forced->claimed);
+  auto after_force = store->claim_release("build", m, false, me, my_start);
+  CHECK_FALSE(after_force->claimed);
+  CHECK(after_force->run_id.empty());
+  CHECK(after_force->status == Status::Wait);
+  CHECK(store->claim_release("build", m, true, me, my_start)->claimed);  // also a live WAIT
+
+  // FAILED and CANCEL: taken over.
+  for (Status bad : {Status::Failed, Status::Cancel}) {
+    CAPTURE(wf::to_string(bad));
+    REQUIRE(store->set_release_run("build", m, "run-bad").ok());
+    REQUIRE(store->finish_release("build", m, bad).ok());
+    auto c = store->claim_release("build", m, false, me, my_start);
+    REQUIRE(c.ok());
+    CHECK(c->claimed);
+    CHECK(store->claim_release("build", m, false, me, my_start)->run_id.empty());
+  }
+
+  // WAIT whose run ended FAILED or CANCEL (interrupted, never finish_release'd): taken over.
+  for (Status bad : {Status::Failed, Status::Cancel}) {
+    wf::RunRecord run = sample_run("run-" + wf::to_string(bad));
+    run.status = bad;
+    REQUIRE(store->insert_run(run).ok());
+    REQUIRE(store->set_release_run("build", m, run.id).ok());
+    CHECK(store->claim_release("build", m, false, me, my_start)->claimed);
+  }
+  // WAIT whose run is still WAIT, live owner: not taken. Run SUCCESS, release never
+  // finished: not taken either, reported as SUCCESS.
+  {
+    wf::RunRecord run = sample_run("run-live");
+    REQUIRE(store->insert_run(run).ok());
+    REQUIRE(store->set_release_run("build", m, run.id).ok());
+    auto c = store->claim_release("build", m, false, me, my_start);
+    CHECK_FALSE(c->claimed);
+    CHECK(c->status == Status::Wait);
+    run.status = Status::Success;
+    REQUIRE(store->update_run(run).ok());
+    c = store->claim_release("build", m, false, me, my_start);
+    CHECK_FALSE(c->claimed);
+    CHECK(c->run_id == "run-live");
+    CHECK(c->status == Status::Success);
+  }
+
+  // Updating a release that was never claimed is an error.
+  CHECK_FALSE(store->set_release_run("nope", m, "x").ok());
+  CHECK_FALSE(store->finish_release("nope", m, Status::Success).ok());
+}
+
+TEST_CASE("run store: a release claimed by a dead process is taken over, a live one is not") {
+  TempDir tmp;
+  auto store = open_store(tmp.path());
+  const wf::TimeMs m = 1704099600000;
+  const int me = ::getpid();
+  const std::int64_t my_start = own_start_ticks();
+
+  SUBCASE("the owner exited") {
+    REQUIRE(store->claim_release("build", m, false, dead_pid(), 12345)->claimed);
+    REQUIRE(store->set_release_run("build", m, "run-orphan").ok());
+    CHECK(store->claim_release("build", m, false, me, my_start)->claimed);
+    // ... and now this live process owns it.
+    CHECK_FALSE(store->claim_release("build", m, false, me, my_start)->claimed);
+  }
+  SUBCASE("the pid was reused: another start time") {
+    REQUIRE(store->claim_release("build", m, false, me, my_start + 1)->claimed);
+    CHECK(store->claim_release("build", m, false, me, my_start)->claimed);
+  }
+  SUBCASE("no owner recorded") {
+    REQUIRE(store->claim_release("build", m, false, 0, 0)->claimed);
+    CHECK(store->claim_release("build", m, false, me, my_start)->claimed);
+  }
+  SUBCASE("a live owner, from another connection") {
+    auto other = open_store(tmp.path());
+    REQUIRE(other->claim_release("build", m, false, me, my_start)->claimed);
+    auto c = store->claim_release("build", m, false, 1, 1);
+    REQUIRE(c.ok());
+    CHECK_FALSE(c->claimed);
+    CHECK(c->status == Status::Wait);
+  }
+}
+
+TEST_CASE("run store: a claim inside a transaction is undone by its rollback") {
+  TempDir tmp;
+  auto store = open_store(tmp.path());
+  auto other = open_store(tmp.path());
+  const int me = ::getpid();
+  const std::int64_t my_start = own_start_ticks();
+  {
+    RunStore::Transaction tx(*store);
+    REQUIRE(store->claim_release("build", 60000, false, me, my_start)->claimed);
+    CHECK_FALSE(store->claim_release("build", 60000, false, me, my_start)->claimed);
+  }
+  CHECK(other->claim_release("build", 60000, false, me, my_start)->claimed);
+  {
+    RunStore::Transaction tx(*store);
+    REQUIRE(store->claim_release("build", 120000, false, me, my_start)->claimed);
+    REQUIRE(store->set_release_run("build", 120000, "r").ok());
+    REQUIRE(tx.commit().ok());
+  }
+  auto c = other->claim_release("build", 120000, false, me, my_start);
+  CHECK_FALSE(c->claimed);
+  CHECK(c->run_id == "r");
+}
+
+TEST_CASE("run store: racing claimers never both claim one minute") {
+  TempDir tmp;
+  { open_store(tmp.path()); }
+  constexpr int kMinutes = 150;
+  constexpr int kThreads = 2;
+  const int me = ::getpid();
+  const std::int64_t my_start = own_start_ticks();
+  std::atomic<int> claims[kMinutes] = {};
+  std::atomic<int> errors{0};
+  std::atomic<int> ready{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      // Two connections per thread, used alternately.
+      auto a = RunStore::open(tmp.path());
+      auto b = RunStore::open(tmp.path());
+      if (!a.ok() || !b.ok()) {
+        ++errors;
+        return;
+      }
+      RunStore* conns[] = {a->get(), b->get()};
+      ++ready;
+      while (ready.load() < kThreads) std::this_thread::yield();
+      for (int i = 0; i < kMinutes; ++i) {
+        for (int k = 0; k < 2; ++k) {  // both connections of each thread try every minute
+          auto c = conns[(i + k + t) % 2]->claim_release("race", wf::TimeMs(i) * 60000, false,
+                                                         me, my_start);
+          if (!c.ok()) {
+            ++errors;
+            continue;
+          }
+          if (c->claimed) ++claims[i];
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  CHECK(errors.load() == 0);
+  int wrong = 0;
+  for (int i = 0; i < kMinutes; ++i) {
+    if (claims[i].load() != 1) ++wrong;
+  }
+  CHECK(wrong == 0);
+}
+
+TEST_CASE("run store: audit records round-trip, update and filter, newest release first") {
+  TempDir tmp;
+  auto store = open_store(tmp.path());
+  const wf::TimeMs m = 1704099600000;
+  std::map<std::int64_t, wf::AuditRecord> written;
+  for (auto [wfname, at] : std::vector<std::pair<std::string, wf::TimeMs>>{
+           {"build", m}, {"build", m + 120000}, {"deploy", m + 60000}, {"build", m + 60000},
+           {"build", m + 120000}}) {
+    wf::AuditRecord a = sample_audit(wfname, at);
+    auto id = store->insert_audit(a);
+    REQUIRE(id.ok());
+    CHECK(*id > 0);
+    a.id = *id;
+    written[a.id] = a;
+  }
+  wf::AuditRecord misfire = sample_audit("build", m - 60000);
+  misfire.type = "misfire";
+  misfire.run_id.clear();
+  misfire.parent_run_id.clear();
+  misfire.params = Json::object();
+  misfire.status = Status::Skip;
+  misfire.note = "missed: --catchup latest";
+  misfire.id = store->insert_audit(misfire).value();
+  written[misfire.id] = misfire;
+
+  auto all = store->list_audit({std::nullopt, std::nullopt, 0});
+  REQUIRE(all.ok());
+  REQUIRE(all->size() == 6);
+  for (const auto& a : *all) {
+    CAPTURE(a.id);
+    check_same(a, written.at(a.id));
+  }
+  for (std::size_t i = 1; i < all->size(); ++i) {
+    const auto& prev = (*all)[i - 1];
+    const auto& cur = (*all)[i];
+    CHECK((prev.release_at > cur.release_at ||
+           (prev.release_at == cur.release_at && prev.id > cur.id)));
+  }
+  CHECK(all->back().type == "misfire");
+
+  auto build = store->list_audit({std::string("build"), std::nullopt, -1}).value();
+  CHECK(build.size() == 5);
+  auto at = store->list_audit({std::string("build"), m + 120000, 0}).value();
+  REQUIRE(at.size() == 2);
+  CHECK(at[0].id > at[1].id);
+  CHECK(store->list_audit({std::nullopt, m + 60000, 0})->size() == 2);
+  CHECK(store->list_audit({std::string("nope"), std::nullopt, 0})->empty());
+  auto limited = store->list_audit({std::nullopt, std::nullopt, 2}).value();
+  REQUIRE(limited.size() == 2);
+  CHECK(limited[0].id == (*all)[0].id);
+  CHECK(limited[1].id == (*all)[1].id);
+  CHECK(store->list_audit(wf::AuditFilter{})->size() == 6);  // default limit 50
+
+  wf::AuditRecord done = written.begin()->second;
+  done.status = Status::Failed;
+  done.finished_at = done.started_at + 1234;
+  done.note = "exit 1";
+  done.params["extra"] = {1, 2};
+  REQUIRE(store->update_audit(done).ok());
+  auto back = store->list_audit({done.workflow, done.release_at, 0}).value();
+  bool found = false;
+  for (const auto& a : back) {
+    if (a.id != done.id) continue;
+    found = true;
+    check_same(a, done);
+  }
+  CHECK(found);
+  done.id = 999999;
+  CHECK_FALSE(store->update_audit(done).ok());
+}
+
+TEST_CASE("run store: the last tick of each workflow round-trips") {
+  TempDir tmp;
+  {
+    auto store = open_store(tmp.path());
+    CHECK(store->last_tick("build").value() == std::nullopt);
+    REQUIRE(store->set_last_tick("build", 60000).ok());
+    REQUIRE(store->set_last_tick("deploy", 120000).ok());
+    CHECK(store->last_tick("build").value() == std::optional<wf::TimeMs>(60000));
+    REQUIRE(store->set_last_tick("build", 180000).ok());
+    CHECK(store->last_tick("build").value() == std::optional<wf::TimeMs>(180000));
+  }
+  auto store = open_store(tmp.path());
+  CHECK(store->last_tick("build").value() == std::optional<wf::TimeMs>(180000));
+  CHECK(store->last_tick("deploy").value() == std::optional<wf::TimeMs>(120000));
+  CHECK(store->last_tick("other").value() == std::nullopt);
 }

@@ -1,0 +1,155 @@
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "commands.hpp"
+#include "wf/cron.hpp"
+#include "wf/datetime.hpp"
+#include "wf/recovery.hpp"
+
+namespace wf::cli {
+
+namespace {
+
+struct ReleaseArgs {
+  RunArgs run;
+  std::string at;
+  std::string type = "normal";
+};
+
+TimeMs to_ms(UtcSeconds t) { return static_cast<TimeMs>(t.time_since_epoch().count()) * 1000; }
+
+bool audit_enabled(const Globals& g, const Workflow& w) {
+  for (const char* name : {"WF_AUDIT", "WORKFLOW_CORE_AUDIT_ENABLED"}) {
+    std::string v = g.env_or(name);
+    std::transform(v.begin(), v.end(), v.begin(), ::tolower);
+    if (v == "false" || v == "0" || v == "no") return false;
+  }
+  if (w.extras.is_object() && w.extras.contains("enable_write_audit") && w.extras["enable_write_audit"] == false)
+    return false;
+  return true;
+}
+
+std::string schedule_list(const Workflow& w) {
+  std::string s;
+  for (const auto& sc : w.schedules)
+    s += (s.empty() ? "" : ", ") + sc.cron.value + " (" + (sc.tz.empty() ? "UTC" : sc.tz) + ")";
+  return s;
+}
+
+// FORMAT §10: one logical minute of a workflow, with schedule check, dedupe and audit.
+int release_command(Globals& g, const ReleaseArgs& a) {
+  static const std::vector<std::string> types = {"normal", "force", "dryrun", "rerun", "event"};
+  if (std::find(types.begin(), types.end(), a.type) == types.end())
+    return fail(kUsage, "--type must be one of normal, force, dryrun, rerun, event; got '" + a.type + "'");
+  auto at = parse_iso_datetime(a.at);
+  if (!at.ok()) return fail(kUsage, "--at: " + at.error().message);
+  UtcSeconds minute = std::chrono::floor<std::chrono::minutes>(*at);
+  std::string logical = format_iso_datetime(minute);
+
+  DiagnosticList diags;
+  auto chosen = choose_workflow(g, a.run.target, a.run.name, diags);
+  if (!chosen.ok()) return fail(kUsage, chosen.error().message);
+  if (!chosen->workflow) {
+    print_diagnostics(diags, g, Severity::Error);
+    return kUsage;
+  }
+  const Workflow& w = *chosen->workflow;
+  if (a.type != "event" && !w.schedules.empty()) {
+    bool matches = false;
+    for (const auto& sc : w.schedules) {
+      auto s = CronSchedule::make(sc.cron.value, sc.tz);
+      if (s.ok() && s->fires_at(minute)) matches = true;
+    }
+    if (!matches)
+      return fail(kUsage, logical + " is not a fire time of workflow '" + w.name + "' (schedules: " + schedule_list(w) +
+                              "); use --type event to release it anyway");
+  }
+  if (a.type == "rerun") {
+    auto store = open_store(g);
+    if (!store.ok()) return fail(kState, store.error().message);
+    AuditFilter f;
+    f.workflow = w.name;
+    f.release_at = to_ms(minute);
+    f.limit = 0;
+    auto records = (*store)->list_audit(f);
+    if (!records.ok()) return fail(kState, records.error().message);
+    for (const auto& r : *records)
+      if (!r.run_id.empty() && (r.status == Status::Failed || r.status == Status::Cancel)) return rerun_run(g, r.run_id);
+    return fail(kUsage, "no failed release of '" + w.name + "' at " + logical + " to rerun");
+  }
+  RunArgs run = a.run;
+  if (a.type == "dryrun") {
+    run.dry_run = true;
+    ReleaseHooks hooks;
+    hooks.logical_date = logical;
+    hooks.type = a.type;
+    return run_command(g, run, &hooks);
+  }
+  bool audit = audit_enabled(g, w);
+  TimeMs started = 0;
+  ReleaseHooks hooks;
+  hooks.logical_date = logical;
+  hooks.type = a.type;
+  hooks.before_run = [&](RunStore& store, const Workflow& wf, const Json&) -> int {
+    auto claim = store.claim_release(wf.name, to_ms(minute), a.type == "force", static_cast<int>(::getpid()),
+                                     process_start_ticks(::getpid()));
+    if (!claim.ok()) return fail(kState, claim.error().message);
+    if (!claim->claimed) {
+      if (!g.quiet)
+        std::printf("release of %s at %s skipped: run %s is %s\n", wf.name.c_str(), logical.c_str(),
+                    claim->run_id.empty() ? "(starting)" : claim->run_id.c_str(),
+                    claim->status == Status::Wait ? "running" : to_string(claim->status).c_str());
+      return kOk;
+    }
+    started = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+                  .count();
+    return -1;
+  };
+  hooks.after_run = [&](RunStore& store, const Workflow& wf, const Json& masked, const RunOutcome& out) {
+    (void)store.set_release_run(wf.name, to_ms(minute), out.run_id);
+    (void)store.finish_release(wf.name, to_ms(minute), out.status);
+    if (!audit) return;
+    AuditRecord r;
+    r.workflow = wf.name;
+    r.release_at = to_ms(minute);
+    r.type = a.type;
+    r.run_id = out.run_id;
+    r.params = masked;
+    r.status = out.status;
+    r.started_at = started;
+    r.finished_at = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count();
+    r.host = this_host();
+    r.user = g.env_or("USER");
+    r.wf_version = WF_VERSION;
+    r.command_line = g.command_line;
+    auto ins = store.insert_audit(r);
+    if (!ins.ok()) std::fprintf(stderr, "wf: warning: audit record not written: %s\n", ins.error().message.c_str());
+  };
+  return run_command(g, run, &hooks);
+}
+
+}  // namespace
+
+Command add_release(CLI::App& app, Globals& g) {
+  auto a = std::make_shared<ReleaseArgs>();
+  Command c;
+  c.app = app.add_subcommand("release", "Run a workflow for one logical minute (schedule check, dedupe, audit)");
+  c.app->add_option("target", a->run.target, "Workflow name in the config path, or a workflow file")
+      ->required()
+      ->type_name("NAME");
+  c.app->add_option("--at", a->at, "The logical minute, ISO 8601 (naive = UTC)")->required()->type_name("TIME");
+  c.app->add_option("--type", a->type, "normal (default), force, dryrun, rerun or event")->type_name("TYPE");
+  c.app->add_option("--exclude", a->run.exclude, "Leave this job out (repeatable)")->type_name("JOB");
+  c.app->add_option("-p,--param", a->run.params, "Set a param (repeatable)")->type_name("NAME=VALUE");
+  c.app->add_option("--params-file", a->run.params_file, "Read params from a JSON or YAML map")->type_name("FILE");
+  c.app->add_option("-j,--jobs", a->run.jobs, "Job instances to run at once")->check(CLI::PositiveNumber)->type_name("N");
+  c.app->add_option("--timeout", a->run.timeout, "Timeout of the run in seconds")->check(CLI::PositiveNumber)->type_name("S");
+  c.app->add_flag("--json", a->run.json, "Print the run result as JSON on stdout, and nothing else");
+  c.run = [a, &g] { return release_command(g, *a); };
+  return c;
+}
+
+}  // namespace wf::cli
