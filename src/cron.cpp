@@ -376,7 +376,7 @@ Result<CronExpr> CronExpr::parse(std::string_view text) {
     if (bits[4][w]) e.weekdays_ |= static_cast<std::uint8_t>(1U << (w % 7));  // 7 is Sunday
   if (fields.size() == 6 && fields[5] != "*") {
     e.years_.resize(kMaxYear - kMinYear + 1);
-    for (int y = kMinYear; y <= kMaxYear; ++y) e.years_[y - kMinYear] = bits[5][y - kMinYear];
+    for (std::size_t i = 0; i < e.years_.size(); ++i) e.years_[i] = bits[5][i];
   }
   // Standard cron: a field written starting with '*' (`*`, `*/2`) is "unrestricted".
   e.hour_star_ = fields[1].front() == '*';
@@ -388,7 +388,7 @@ Result<CronExpr> CronExpr::parse(std::string_view text) {
 bool CronExpr::matches_month(int year, unsigned month) const {
   if (month < 1 || month > 12 || !(months_ >> month & 1U)) return false;
   if (years_.empty()) return true;
-  return year >= kMinYear && year <= kMaxYear && years_[year - kMinYear];
+  return year >= kMinYear && year <= kMaxYear && years_[static_cast<std::size_t>(year - kMinYear)];
 }
 
 bool CronExpr::matches_day(int year, unsigned month, unsigned day, unsigned weekday) const {

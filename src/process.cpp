@@ -257,7 +257,8 @@ struct ProcessSet::Impl {
 
     SpawnFileActions actions;
     int rc = actions.ok() ? 0 : ENOMEM;
-    if (rc == 0) rc = posix_spawn_file_actions_addopen(actions.get(), 0, "/dev/null", O_RDONLY, 0);
+    const char* in_path = spec.stdin_path.empty() ? "/dev/null" : spec.stdin_path.c_str();
+    if (rc == 0) rc = posix_spawn_file_actions_addopen(actions.get(), 0, in_path, O_RDONLY, 0);
     if (rc == 0) rc = posix_spawn_file_actions_adddup2(actions.get(), out_write.get(), 1);
     if (rc == 0) rc = posix_spawn_file_actions_adddup2(actions.get(), err_write.get(), 2);
     if (rc == 0 && !spec.cwd.empty())

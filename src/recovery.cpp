@@ -51,10 +51,13 @@ void kill_leftover_group(const std::string& external_id) {
   int pid = 0;
   long long start = 0;
   if (std::sscanf(external_id.c_str(), "pid:%d:%lld", &pid, &start) != 2 || pid <= 1) return;
-  if (process_start_ticks(pid) != start) return;  // gone, or the pid was reused
-  ::kill(-pid, SIGTERM);
-  for (int i = 0; i < 20 && process_start_ticks(pid) == start; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  // The group outlives its leader while members (background children) remain, and its id
+  // cannot be reused until they are gone. A live process with that pid but another start
+  // time means the pid was reused for a new group: leave that alone.
+  std::int64_t now = process_start_ticks(pid);
+  if (now != 0 && now != start) return;
+  if (::kill(-pid, SIGTERM) != 0) return;  // no such group: nothing left
+  for (int i = 0; i < 20 && ::kill(-pid, 0) == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(25));
   ::kill(-pid, SIGKILL);
 }
 

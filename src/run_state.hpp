@@ -143,6 +143,8 @@ class Run {
   void on_timer(Instance& in);
   void flush_logs(Instance& in);
   Result<RetryPolicy> retry_policy(const Text& t, const Json& vars) const;
+  Result<std::pair<std::string, std::string>> resolve_call(const std::string& uses,
+                                                           const std::map<std::string, std::string>& env) const;
 
   const Workflow& w_;
   const std::string& spec_text_;

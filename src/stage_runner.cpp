@@ -1,3 +1,4 @@
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -160,6 +161,7 @@ bool Run::begin_stage(Instance& in, const Stage& s) {
     }
     case StageKind::Bash:
     case StageKind::Python:
+    case StageKind::Call:
       return start_process(in, s, vars_ref, key, deadline);
     default: {
       end_stage(in, Status::Failed,
@@ -321,7 +323,24 @@ void Run::on_exit(const ProcessExit& e) {
   }
   const Stage& stage_def = w_.jobs[in.job].stages[in.next_stage];
   Error py_error;
-  if (stage_def.kind == StageKind::Python) {
+  if (stage_def.kind == StageKind::Call) {
+    ::unlink((tmp_dir_ + "/" + std::to_string(in.stage.id) + ".with").c_str());
+    if (e.spawn_error.empty() && !e.timed_out && !e.cancelled && e.term_signal == 0 && e.exit_code == 0) {
+      // The JSON object it printed is its outputs: the whole stdout, or its last line.
+      Json printed = Json::parse(e.out, nullptr, false);
+      if (!printed.is_object()) {
+        auto lines = last_lines(e.out, 1);
+        printed = lines.empty() ? Json() : Json::parse(lines.back(), nullptr, false);
+      }
+      if (printed.is_object()) {
+        for (auto it = printed.begin(); it != printed.end(); ++it) outputs[it.key()] = it.value();
+      } else {
+        std::string shown = last_lines(out, 1).empty() ? "(nothing)" : "'" + last_lines(out, 1).back() + "'";
+        py_error = Error("call '" + in.stage.name + "' printed no JSON object on stdout; its last line was " + shown,
+                         "CallError");
+      }
+    }
+  } else if (stage_def.kind == StageKind::Python) {
     std::string base = tmp_dir_ + "/" + std::to_string(in.stage.id);
     std::ifstream f(base + ".pyout", std::ios::binary);
     if (f) {
@@ -365,7 +384,7 @@ void Run::on_exit(const ProcessExit& e) {
       msg += ": ";
       for (std::size_t i = 0; i < tail.size(); ++i) msg += (i ? "\n" : "") + tail[i];
     }
-    err = Error(msg, stage_def.kind == StageKind::Python ? "StageError" : "ShellError");
+    err = Error(msg, stage_def.kind == StageKind::Bash ? "ShellError" : stage_def.kind == StageKind::Call ? "CallError" : "StageError");
   }
   if (st == Status::Failed) in.last_tail = last_lines(out + errtext, 20);
   end_stage(in, st, err, outputs, e.spawn_error.empty() && e.term_signal == 0 ? e.exit_code : -1);
@@ -459,6 +478,57 @@ Result<std::string> Run::render_string_lazy(const Text& t, const std::function<c
   return render_string(t, vars());
 }
 
+// FORMAT §6 call stages: `path/name@tag` is `<dir>/path/name@tag`, else `<dir>/path/name`
+// (with WF_TAG=tag), for the first registry dir that has one: WF_REGISTRY (colon-separated),
+// else extras.registry_caller, else the workflow file's directory, then the current directory.
+Result<std::pair<std::string, std::string>> Run::resolve_call(const std::string& uses,
+                                                              const std::map<std::string, std::string>& env) const {
+  std::vector<std::string> dirs;
+  auto split = [&](const std::string& list) {
+    std::size_t start = 0;
+    while (start <= list.size()) {
+      auto colon = list.find(':', start);
+      std::string d = list.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
+      if (!d.empty()) dirs.push_back(d);
+      if (colon == std::string::npos) break;
+      start = colon + 1;
+    }
+  };
+  auto reg = env.find("WF_REGISTRY");
+  if (reg != env.end() && !reg->second.empty()) {
+    split(reg->second);
+  } else {
+    if (w_.extras.is_object() && w_.extras.contains("registry_caller")) {
+      const Json& rc = w_.extras["registry_caller"];
+      if (rc.is_string()) split(rc.get<std::string>());
+      else if (rc.is_array())
+        for (const auto& d : rc)
+          if (d.is_string()) dirs.push_back(d.get<std::string>());
+    }
+    auto slash = w_.file.rfind('/');
+    dirs.push_back(slash == std::string::npos ? "." : w_.file.substr(0, slash));
+    dirs.push_back(opts_.cwd.empty() ? "." : opts_.cwd);
+  }
+  std::string name = uses, tag;
+  auto at = uses.rfind('@');
+  if (at != std::string::npos && uses.find('/', at) == std::string::npos) {
+    name = uses.substr(0, at);
+    tag = uses.substr(at + 1);
+  }
+  std::string tried;
+  for (const auto& d : dirs) {
+    for (const std::string& candidate : {d + "/" + uses, d + "/" + name}) {
+      struct stat st;
+      if (::stat(candidate.c_str(), &st) != 0 || S_ISDIR(st.st_mode)) continue;
+      if (::access(candidate.c_str(), X_OK) != 0)
+        return Error("call '" + uses + "': " + candidate + " is not executable (chmod +x it)", "StageError");
+      return std::make_pair(candidate, candidate == d + "/" + uses ? std::string() : tag);
+    }
+    tried += (tried.empty() ? "" : ", ") + d;
+  }
+  return Error("call '" + uses + "' not found in the registry dirs: " + tried, "StageError");
+}
+
 // The process of a bash or python stage: its script, cwd and environment (FORMAT §6).
 bool Run::start_process(Instance& in, const Stage& s, const std::function<const Json&()>& vars,
                         const std::string& key, std::optional<Clock::time_point> deadline) {
@@ -467,7 +537,7 @@ bool Run::start_process(Instance& in, const Stage& s, const std::function<const 
     end_stage(in, Status::Failed, e, Json::object(), -1);
     return false;
   };
-  auto script = render_string_lazy(s.kind == StageKind::Python ? s.run : s.bash, vars);
+  auto script = render_string_lazy(s.kind == StageKind::Python ? s.run : s.kind == StageKind::Call ? s.uses : s.bash, vars);
   if (!script.ok()) return failed(script.error());
   std::string cwd = opts_.cwd;
   const std::optional<Text>& wd =
@@ -506,7 +576,19 @@ bool Run::start_process(Instance& in, const Stage& s, const std::function<const 
   env["WF_LOGICAL_DATE"] = logical_date_;
 
   std::vector<std::string> argv;
-  if (s.kind == StageKind::Python) {
+  std::string stdin_path;
+  if (s.kind == StageKind::Call) {
+    auto target = resolve_call(*script, env);
+    if (!target.ok()) return failed(target.error());
+    auto with = render_json(s.with, s.with.dump().find("${{") == std::string::npos ? Json::object() : vars());
+    if (!with.ok()) return failed(with.error());
+    stdin_path = base + ".with";
+    std::ofstream f(stdin_path, std::ios::binary);
+    f << with->dump(-1, ' ', false, Json::error_handler_t::replace);
+    if (!f) return failed(Error("cannot write " + stdin_path, "StageError"));
+    argv = {target->first};
+    if (!target->second.empty()) env["WF_TAG"] = target->second;
+  } else if (s.kind == StageKind::Python) {
     auto py_vars = render_json(s.vars, vars());
     if (!py_vars.ok()) return failed(py_vars.error());
     Json context = {{"attempt", in.stage.attempt}, {"run_id", run_.id}, {"params", params_},
@@ -537,7 +619,7 @@ bool Run::start_process(Instance& in, const Stage& s, const std::function<const 
     }
     argv = std::move(cmd.argv);
   }
-  SpawnSpec spec{std::move(argv), env_list(env), cwd, deadline};
+  SpawnSpec spec{std::move(argv), env_list(env), cwd, deadline, stdin_path};
   ProcessId pid = procs_.spawn(spec);
   in.pid = pid;
   by_pid_[pid] = &in;

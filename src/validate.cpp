@@ -179,7 +179,7 @@ class Validator {
 
   void check_stage(const Stage& s, const Scope& scope) {
     if (s.kind != StageKind::Empty && s.kind != StageKind::Bash && s.kind != StageKind::Raise &&
-        s.kind != StageKind::Python) {
+        s.kind != StageKind::Python && s.kind != StageKind::Call) {
       static const std::map<StageKind, std::string> keys = {
           {StageKind::Python, "run"},       {StageKind::Call, "uses"},       {StageKind::Trigger, "trigger"},
           {StageKind::Parallel, "parallel"}, {StageKind::Foreach, "foreach"}, {StageKind::Until, "until"},
@@ -200,6 +200,10 @@ class Validator {
     if (s.sleep) check_text(*s.sleep, scope);
     if (s.shell) check_text(*s.shell, scope);
     if (s.kind == StageKind::Raise) check_text(s.raise, scope);
+    if (s.kind == StageKind::Call) {
+      check_text(s.uses, scope);
+      check_json(s.with, s.pos, scope);
+    }
     if (s.kind == StageKind::Python) {
       check_text(s.run, scope);
       check_json(s.vars, s.pos, scope);

@@ -663,6 +663,14 @@ class Loader {
         s.vars = present(v) ? to_json(v) : Json::object();
         break;
       }
+      case StageKind::Call: {
+        if (auto t = text(get(n, "uses"), "uses")) s.uses = *t;
+        else diags_.error(s.pos, "'uses' must name what to call, e.g. tasks/add@v1");
+        YAML::Node v = get(n, "with");
+        if (present(v) && !v.IsMap()) diags_.error(pos(v), "'with' must be a map of argument names to values");
+        s.with = present(v) ? to_json(v) : Json::object();
+        break;
+      }
       default:
         break;
     }

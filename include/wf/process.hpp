@@ -26,6 +26,7 @@ struct SpawnSpec {
   std::vector<std::string> env;   // complete environment, "K=V"
   std::string cwd;                // empty: inherit
   std::optional<SteadyTime> deadline;  // hard timeout
+  std::string stdin_path;              // empty: /dev/null
 };
 
 struct ProcessExit {

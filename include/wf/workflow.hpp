@@ -67,6 +67,9 @@ struct Stage {
   // python stage
   Text run;
   Json vars;  // raw `vars:` map (strings may hold templates)
+  // call stage
+  Text uses;
+  Json with;  // raw `with:` map (strings may hold templates)
   // The whole stage as JSON, for kinds whose keys are not modelled yet (run, uses, ...).
   Json raw;
   SourcePos pos;

@@ -89,6 +89,12 @@ int rerun_command(Globals& g, const RerunArgs& a) {
 
   // Params: the stored ones, then -p / --params-file; secrets were never stored.
   Json given = run.params.is_object() ? run.params : Json::object();
+  // Drop stored values of params the (current) workflow no longer declares; what -p gives
+  // below is checked like on `wf run`.
+  for (auto it = given.begin(); it != given.end();) {
+    if (!w->find_param(it.key())) it = given.erase(it);
+    else ++it;
+  }
   if (!a.params_file.empty()) {
     std::ifstream in(a.params_file, std::ios::binary);
     if (!in) return fail(kUsage, "cannot read params file " + a.params_file);
@@ -121,11 +127,6 @@ int rerun_command(Globals& g, const RerunArgs& a) {
     std::string list;
     for (const auto& m : missing) list += "\n  " + m;
     return fail(kUsage, "run " + run.id + " has secret params that were not stored; give them again:" + list);
-  }
-  // Drop stored values of params the (current) workflow no longer declares.
-  for (auto it = given.begin(); it != given.end();) {
-    if (!w->find_param(it.key())) it = given.erase(it);
-    else ++it;
   }
   auto params = resolve_params(w->params, given, nullptr);
   if (!params.ok()) return fail(kUsage, params.error().message);

@@ -92,10 +92,11 @@ crash:
         - {name: s1, bash: . ./st.sh s1}
 EOF
 INSTANCES="a b-1 b-2 b-3 c d"
+# shellcheck disable=SC2034  # read as ${!last}
 LAST_STAGE_a=s2 LAST_STAGE_b=s2 LAST_STAGE_c=s2 LAST_STAGE_d=s1
 starts() { grep -c '^s1$' "m/$1" 2>/dev/null || true; }
 all_starts() { local s="" k; for k in $INSTANCES; do s+="$k=$(starts "$k") "; done; echo "$s"; }
-# attempt1_status RUN KEY: status of that instance in attempt 1 ("" when it never started)
+# inst_status RUN ATTEMPT KEY: status of that instance in that attempt ("" when it never started)
 inst_sql="job || coalesce('-' || json_extract(matrix, '$.n'), '')"
 inst_status() { sql "SELECT status FROM job_instances WHERE run_id = '$1' AND run_attempt = $2 AND $inst_sql = '$3'
                       ORDER BY id DESC LIMIT 1"; }
@@ -175,6 +176,7 @@ crash_at() {
     expect_eq "$(sql "SELECT status || '|' || error_name FROM runs WHERE id = '$rid'")" "CANCEL|Interrupted" \
       "$label: wf $first records the run as CANCEL (Interrupted)"
     [ "$first" = runs ] && expect_out "CANCEL" "$label: wf runs shows the run as CANCEL"
+    wait_for '[ -z "$(survivors pids)" ]' 2  # SIGKILL takes effect asynchronously; allow a moment, no more
     expect_eq "$(survivors pids)" "" "$label: no stage process of the killed wf still runs after wf $first"
     expect_eq "$(integrity)" "ok" "$label: integrity_check after recovery"
   fi

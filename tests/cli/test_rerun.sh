@@ -126,10 +126,15 @@ wf rerun "$id" --from flaky --from side
 expect_rc 0 "--from twice"
 expect_eq "$(counts prep flaky side down last)" "prep=1 flaky=4 side=2 down=3 last=3" "--from flaky --from side"
 expect_eq "$(run_field "$id" attempt)" "5" "--from makes new attempts"
+wf rerun "$id" --from last --json
+expect_rc 0 "--from --json"
+expect_eq "$(printf '%s' "$out" | jq_py 'print(d["run_id"], d["status"])' 2>&1)" "$id SUCCESS" \
+  "rerun --json prints only the run result as JSON"
+expect_eq "$(counts prep flaky side down last)" "prep=1 flaky=4 side=2 down=3 last=4" "--from last runs last only"
 wf rerun "$id" --from nosuchjob
 expect_rc 2 "--from an unknown job"
 expect_err "nosuchjob" "--from an unknown job"
-expect_eq "$(counts prep flaky side down last)" "prep=1 flaky=4 side=2 down=3 last=3" "--from unknown job runs nothing"
+expect_eq "$(counts prep flaky side down last)" "prep=1 flaky=4 side=2 down=3 last=4" "--from unknown job runs nothing"
 
 # unknown run id
 wf rerun nonexistent-run-id

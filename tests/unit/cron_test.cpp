@@ -73,12 +73,17 @@ struct Case {
   Times expected;
 };
 
+std::string join(const Times& times) {
+  std::string out;
+  for (const auto& t : times) out += (out.empty() ? "" : ", ") + t;
+  return out;
+}
+
 void check_cases(const std::vector<Case>& cases) {
   for (const auto& c : cases) {
-    CAPTURE(c.cron);
-    CAPTURE(c.tz);
-    CAPTURE(c.from);
-    CHECK(fires(c.cron, c.tz, c.from, static_cast<int>(c.expected.size())) == c.expected);
+    const std::string what = std::string(c.cron) + " [" + c.tz + "] from " + c.from;
+    CAPTURE(what);
+    CHECK(join(fires(c.cron, c.tz, c.from, static_cast<int>(c.expected.size()))) == join(c.expected));
   }
 }
 
@@ -233,7 +238,6 @@ TEST_CASE("cron: invalid expressions name the field and the value") {
       {"@daily 5", "invalid cron expression '@daily 5': alias '@daily' must stand alone"},
   };
   for (const auto& c : cases) {
-    CAPTURE(c.cron);
     CHECK(parse_error(c.cron) == std::string(c.message));
   }
 }
@@ -260,7 +264,8 @@ TEST_CASE("cron: can_ever_fire") {
       {"0 0 29 2 */7", true},        // Feb 29 falling on a Sunday (2032, ...)
   };
   for (const auto& c : cases) {
-    CAPTURE(c.cron);
+    const std::string cron = c.cron;
+    CAPTURE(cron);
     CHECK(expr(c.cron).can_ever_fire() == c.can);
   }
 }
@@ -345,6 +350,13 @@ TEST_CASE("cron: time zones, DST gaps and repeated hours") {
       // Samoa skipped 2011-12-30 entirely.
       {"0 12 * * *", "Pacific/Apia", "2011-12-28 00:00", {"2011-12-28 22:00", "2011-12-29 22:00",
                                                          "2011-12-30 10:00", "2011-12-30 22:00"}},
+      // Moncton fell back 2000-10-29 00:01 ADT -> 2000-10-28 23:01 AST, so 23:01-00:00
+      // repeats across midnight: Oct 29 00:00 ADT (03:00 UTC) comes before the second
+      // 23:30 of Oct 28 (03:30 UTC), and 00:00 itself repeats (04:00 UTC).
+      {"0,30 * * * *", "America/Moncton", "2000-10-29 02:45", {"2000-10-29 03:00", "2000-10-29 03:30",
+                                                              "2000-10-29 04:00", "2000-10-29 04:30"}},
+      {"0,30 23,0 * * *", "America/Moncton", "2000-10-29 02:45", {"2000-10-29 03:00", "2000-10-29 04:30",
+                                                                 "2000-10-30 03:00"}},
       {"0 9 * * 1-5", "Asia/Kolkata", "2024-01-01 00:00", {"2024-01-01 03:30", "2024-01-02 03:30"}},
   });
 }
@@ -394,14 +406,19 @@ TEST_CASE("cron: fires_at agrees with next and prev") {
       {"America/New_York", "2024-03-09 12:00"}, {"America/New_York", "2024-11-02 12:00"},
       {"Australia/Lord_Howe", "2024-04-06 00:00"}, {"Australia/Lord_Howe", "2024-10-05 00:00"},
       {"Pacific/Apia", "2011-12-29 00:00"},     {"UTC", "2024-02-28 12:00"},
+      // Fell back at 00:01 to 23:01 the day before (Goose Bay 1988: to 22:01), so a
+      // repeated period straddles local midnight and neighbouring days interleave in UTC.
+      {"America/Moncton", "2000-10-28 12:00"},  {"America/Goose_Bay", "1988-10-29 12:00"},
+      {"America/Moncton", "2000-04-01 12:00"},
   };
   const char* crons[] = {"* * * * *",    "30 * * * *",   "0 2 * * *",     "*/15 2 * * *", "0 1,2,3 * * *",
                          "10 2 * * *",   "45 1 * * *",   "*/7 */2 * * *", "0 0 * * *",    "59 23 * * *",
-                         "* 2 * * *",    "0 12 * * *",   "30 2 29 2 *"};
+                         "* 2 * * *",    "0 12 * * *",   "30 2 29 2 *",   "0,30 * * * *", "30 23 * * *",
+                         "0 0,23 * * *"};
   for (const auto& w : windows) {
     for (const char* c : crons) {
-      CAPTURE(w.tz);
-      CAPTURE(c);
+      const std::string what = std::string(c) + " [" + w.tz + "] from " + w.start;
+      CAPTURE(what);
       const auto s = schedule(c, w.tz);
       const auto begin = utc(w.start);
       const auto end = begin + chr::hours{48};
@@ -442,8 +459,8 @@ TEST_CASE("cron: prev mirrors next") {
       {"@weekly", "Australia/Sydney"}, {"0 0 1 1 * 2024-2030/2", ""},
   };
   for (const auto& c : cases) {
-    CAPTURE(c.cron);
-    CAPTURE(c.tz);
+    const std::string what = std::string(c.cron) + " [" + c.tz + "]";
+    CAPTURE(what);
     const auto s = schedule(c.cron, c.tz);
     std::vector<wf::UtcMinute> forward;
     for (auto t = s.next(utc("2023-12-31 00:00")); t && forward.size() < 60; t = s.next(*t + chr::minutes{1}))
