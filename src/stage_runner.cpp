@@ -522,7 +522,7 @@ Result<std::pair<std::string, std::string>> Run::resolve_call(const std::string&
       if (::stat(candidate.c_str(), &st) != 0 || S_ISDIR(st.st_mode)) continue;
       if (::access(candidate.c_str(), X_OK) != 0)
         return Error("call '" + uses + "': " + candidate + " is not executable (chmod +x it)", "StageError");
-      return std::make_pair(candidate, candidate == d + "/" + uses ? std::string() : tag);
+      return std::make_pair(candidate, tag);
     }
     tried += (tried.empty() ? "" : ", ") + d;
   }

@@ -25,7 +25,7 @@ jv() {
     ELSE json_extract(v, p) END FROM (SELECT $(sqlq "$1") AS v, $(sqlq "$2") AS p)"
 }
 
-known="cleanup diamond hello outputs params raise secret shell trigger-rules"
+known="call cleanup diamond hello matrix outputs params python raise secret shell trigger-rules"
 
 # --- every example is known to this test -----------------------------------------------------
 for f in "$EX"/*.yml "$EX"/*.yaml; do
@@ -48,7 +48,32 @@ done
 # --- all of them validate together --------------------------------------------------------------
 wf validate "$EX"
 expect_rc 0 "validate examples/"
-expect_out "ok: 9 workflows in 9 files" "validate examples/"
+expect_out "ok: 12 workflows in 12 files" "validate examples/"
+
+# --- matrix -----------------------------------------------------------------------------------
+wf run "$EX/matrix.yml"
+expect_rc 0 "matrix"
+expect_out "process (eu, 1, true)/Process eu-1 | leg eu/1 big=true" "matrix include"
+expect_out "process (us, 1)/Process us-1 | leg us/1 big=false" "matrix"
+expect_no_out "process (us, 2)" "matrix exclude"
+expect_out "report/Report | legs=3 eu1=yes" "matrix legs downstream"
+expect_eq "$(sql "SELECT count(*) FROM job_instances WHERE run_id = '$(last_run_id)' AND job = 'process' AND status = 'SUCCESS'")" "3" "matrix legs recorded"
+
+# --- python -----------------------------------------------------------------------------------
+wf run "$EX/python.yml"
+expect_rc 0 "python"
+expect_out "compute/Squares | attempt 1 squares [0, 1, 4]" "python print"
+expect_out "compute/Show | total=15 squares=[0,1,4]" "python outputs"
+expect_eq "$(sql "SELECT error_name || ': ' || error_message FROM stages WHERE name = 'Guard' ORDER BY id DESC LIMIT 1")" "ValueError: total too large" "python exception"
+expect_eq "$(run_status)" "SUCCESS 0" "python run"
+
+# --- call -------------------------------------------------------------------------------------
+wf run "$EX/call.yml"
+expect_rc 0 "call"
+expect_out "add/Print | sum=42" "call outputs"
+expect_out "add/Add | adding 2 and 40 (tag v1)" "call stderr"
+wf run "$EX/call.yml" -p a=-2
+expect_out "add/Print | sum=38" "call with a param"
 
 # --- hello ------------------------------------------------------------------------------------
 wf run "$EX/hello.yml"
