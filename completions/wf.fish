@@ -29,7 +29,9 @@ function __wf_values --description 'values from wf __complete KIND [ARG]'
                 set -a globals (string split -m 1 = -- $tokens[$i])[1] (__wf_tilde (string split -m 1 = -- $tokens[$i])[2])
         end
     end
-    command (__wf_tilde $tokens[1]) $globals __complete $argv 2>/dev/null
+    set -l bin (__wf_tilde $tokens[1])
+    command -q $bin; or return 0
+    command $bin $globals __complete $argv 2>/dev/null
 end
 
 function __wf_args --description 'the command name and positional arguments before the cursor'
@@ -124,7 +126,7 @@ complete -c wf -n '__wf_using run' -l exclude -x -a '(__wf_values jobs (__wf_arg
 complete -c wf -n '__wf_using run' -l dry-run -d 'Print the plan and run nothing'
 
 # rerun
-complete -c wf -n '__wf_using rerun 0' -a '(__wf_values runs)'
+complete -c wf -n '__wf_using rerun 0' -k -a '(__wf_values runs)'
 complete -c wf -n '__wf_using rerun' -l use-current-spec -d 'Use the workflow file as it is now'
 complete -c wf -n '__wf_using rerun' -l from -x -a '(__wf_values jobs (__wf_arg 1))' -d 'Also run this job and everything downstream'
 
@@ -141,10 +143,10 @@ complete -c wf -n '__wf_using runs' -l since -x -d 'Only runs started within thi
 complete -c wf -n '__wf_using runs' -l limit -x -d 'At most this many runs (0 for all)'
 
 # show
-complete -c wf -n '__wf_using show 0' -a '(__wf_values runs)'
+complete -c wf -n '__wf_using show 0' -k -a '(__wf_values runs)'
 
 # logs
-complete -c wf -n '__wf_using logs 0' -a '(__wf_values runs)'
+complete -c wf -n '__wf_using logs 0' -k -a '(__wf_values runs)'
 complete -c wf -n '__wf_using logs 1' -a '(__wf_values jobs (__wf_arg 1))'
 complete -c wf -n '__wf_using logs' -l attempt -x -d 'Logs of attempt N'
 complete -c wf -n '__wf_using logs' -s f -l follow -d 'Keep printing output until the run ends'
@@ -155,7 +157,7 @@ complete -c wf -n '__wf_using graph 1' -a '(__wf_values workflows (__wf_arg 1))'
 complete -c wf -n '__wf_using graph' -l format -x -a 'mermaid dot' -d 'Output format'
 
 # cancel
-complete -c wf -n '__wf_using cancel 0' -a '(__wf_values runs)'
+complete -c wf -n '__wf_using cancel 0' -k -a '(__wf_values runs)'
 complete -c wf -n '__wf_using cancel' -l wait -x -d 'Seconds to wait for the run to stop'
 
 # gc

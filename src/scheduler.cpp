@@ -708,6 +708,10 @@ Result<RunOutcome> Run::execute() {
     for (const auto& p : running_)
       if (p->timer && (!until || *p->timer < *until)) until = *p->timer;
     if (deadline_ && !cancelling_ && (!until || *deadline_ < *until)) until = deadline_;
+    if (auto every = rep_.tick_interval(); every.count() > 0) {
+      auto t = Clock::now() + every;
+      if (!until || t < *until) until = t;
+    }
     std::vector<ProcessExit> exits;
     if (procs_.running() == 0) {
       // Only timers (sleep stages, retry delays): sleep until the first, waking for signals.
@@ -721,6 +725,7 @@ Result<RunOutcome> Run::execute() {
     }
 
     RunStore::Transaction txn(store_);
+    rep_.tick();
     for (const auto& e : exits) on_exit(e);
     auto now = Clock::now();
     for (std::size_t i = 0; i < running_.size(); ++i) {

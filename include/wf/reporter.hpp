@@ -57,6 +57,10 @@ class Reporter {
   virtual void stage_finished(const StageEvent& e) = 0;
   virtual void job_finished(const JobEvent& e) = 0;
   virtual void run_finished(const RunSummary& s) = 0;
+  // A reporter that shows elapsed times asks to be woken at least every `tick_interval` and
+  // gets tick() then (the terminal view); others return zero.
+  virtual std::chrono::milliseconds tick_interval() const { return std::chrono::milliseconds(0); }
+  virtual void tick() {}
 };
 
 enum class ReportMode { Plain, Terminal, Quiet, Json };
