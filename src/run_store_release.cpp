@@ -199,6 +199,24 @@ Result<ReleaseClaim> RunStore::claim_release(const std::string& workflow, TimeMs
   return ReleaseClaim{true, "", Status::Wait};
 }
 
+Result<std::optional<ReleaseClaim>> RunStore::find_release(const std::string& workflow, TimeMs minute) {
+  Impl& d = *impl_;
+  auto stmt = d.prepare("SELECT run_id, status FROM releases WHERE workflow = :workflow AND release_at = :release_at",
+                        false);
+  if (!stmt) return stmt.error();
+  Query q(stmt->get());
+  q.text(":workflow", workflow).integer(":release_at", minute);
+  auto rows = d.select<ReleaseClaim>(q, "read release " + workflow, [](Row& row) {
+    ReleaseClaim c;
+    c.run_id = row.text();
+    c.status = row.status();
+    return c;
+  });
+  if (!rows) return rows.error();
+  if (rows->empty()) return std::optional<ReleaseClaim>();
+  return std::optional<ReleaseClaim>(rows->front());
+}
+
 Result<void> RunStore::set_release_run(const std::string& workflow, TimeMs minute,
                                        const std::string& run_id) {
   Impl& d = *impl_;

@@ -330,6 +330,17 @@ class Loader {
     w.max_job_parallel = integer(get(body, "max-job-parallel"), "max-job-parallel", 1);
     w.run_name = text(get(body, "run-name"), "run-name");
     w.concurrency = to_json(get(body, "concurrency"));
+    if (YAML::Node c = get(body, "concurrency"); present(c)) {
+      if (!c.IsMap()) {
+        diags_.error(pos(c), "'concurrency' must be a map: {group: ..., limit: N, strategy: cancel-new|queue}");
+      } else {
+        check_keys(c, {"group", "limit", "strategy"}, "concurrency");
+        integer(get(c, "limit"), "concurrency.limit", 1);
+        YAML::Node st = get(c, "strategy");
+        if (present(st) && (!st.IsScalar() || (st.Scalar() != "cancel-new" && st.Scalar() != "queue")))
+          diags_.error(pos(st), "concurrency.strategy must be 'cancel-new' or 'queue'");
+      }
+    }
     w.extras = to_json(get(body, "extras"));
     load_extras(get(body, "extras"), w);
 

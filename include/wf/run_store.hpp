@@ -204,6 +204,8 @@ class RunStore {
   // Records the run that a claim started, and its final status.
   Result<void> set_release_run(const std::string& workflow, TimeMs minute, const std::string& run_id);
   Result<void> finish_release(const std::string& workflow, TimeMs minute, Status status);
+  // The release row of a minute (its run and status), if any.
+  Result<std::optional<ReleaseClaim>> find_release(const std::string& workflow, TimeMs minute);
   Result<std::int64_t> insert_audit(const AuditRecord& a);
   Result<void> update_audit(const AuditRecord& a);
   Result<std::vector<AuditRecord>> list_audit(const AuditFilter& f);  // newest release first

@@ -35,10 +35,13 @@ struct ReleaseHooks {
   std::string logical_date;
   std::string type = "normal";
   std::function<int(RunStore&, const Workflow&, const Json& masked_params)> before_run;
-  std::function<void(RunStore&, const Workflow&, const Json& masked_params, const RunOutcome&)> after_run;
+  std::function<void(RunStore&, const Workflow&, const Json& masked_params, const RunOutcome&,
+                     const std::string& masked_command_line)>
+      after_run;
 };
 int run_command(Globals& g, const RunArgs& a, const ReleaseHooks* hooks);
-int rerun_run(Globals& g, const std::string& run_id);
+// `wf rerun RUN_ID` for `wf release --type rerun`: the release's minute and type stay.
+int rerun_run(Globals& g, const std::string& run_id, const std::string& logical_date, const std::string& type);
 
 struct Command {
   CLI::App* app = nullptr;

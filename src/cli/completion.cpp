@@ -269,8 +269,8 @@ _wf_pos() {
 
 _wf_workflows() {
   local -a names expl
-  names=(${(f)"$(_wf_values workflows "$@")"})
-  _wanted workflows expl workflow compadd -a names
+  names=(${(f)"$(_wf_values workflows)"})
+  _wanted workflows expl workflow compadd "$@" -a names
 }
 
 _wf_targets() {
@@ -279,7 +279,10 @@ _wf_targets() {
 
 _wf_file_workflows() {
   local target
-  target=$(_wf_pos 1) && _wf_workflows $target
+  local -a names expl
+  target=$(_wf_pos 1) || return 1
+  names=(${(f)"$(_wf_values workflows $target)"})
+  _wanted workflows expl 'workflow of the file' compadd "$@" -a names
 }
 
 _wf_jobs() {
@@ -287,13 +290,13 @@ _wf_jobs() {
   local -a names expl
   target=$(_wf_pos 1) || return 1
   names=(${(f)"$(_wf_values jobs $target)"})
-  _wanted jobs expl job compadd -a names
+  _wanted jobs expl job compadd "$@" -a names
 }
 
 _wf_runs() {
   local -a ids expl
   ids=(${(f)"$(_wf_values runs)"})
-  _wanted runs expl 'run id' compadd -V runs -a ids
+  _wanted -V runs expl 'run id' compadd "$@" -a ids
 }
 
 _wf_commands() {
@@ -455,7 +458,9 @@ function __wf_values --description 'values from wf __complete KIND [ARG]'
                 set -a globals (string split -m 1 = -- $tokens[$i])[1] (__wf_tilde (string split -m 1 = -- $tokens[$i])[2])
         end
     end
-    command (__wf_tilde $tokens[1]) $globals __complete $argv 2>/dev/null
+    set -l bin (__wf_tilde $tokens[1])
+    command -q $bin; or return 0
+    command $bin $globals __complete $argv 2>/dev/null
 end
 
 function __wf_args --description 'the command name and positional arguments before the cursor'
@@ -550,7 +555,7 @@ complete -c wf -n '__wf_using run' -l exclude -x -a '(__wf_values jobs (__wf_arg
 complete -c wf -n '__wf_using run' -l dry-run -d 'Print the plan and run nothing'
 
 # rerun
-complete -c wf -n '__wf_using rerun 0' -a '(__wf_values runs)'
+complete -c wf -n '__wf_using rerun 0' -k -a '(__wf_values runs)'
 complete -c wf -n '__wf_using rerun' -l use-current-spec -d 'Use the workflow file as it is now'
 complete -c wf -n '__wf_using rerun' -l from -x -a '(__wf_values jobs (__wf_arg 1))' -d 'Also run this job and everything downstream'
 
@@ -567,10 +572,10 @@ complete -c wf -n '__wf_using runs' -l since -x -d 'Only runs started within thi
 complete -c wf -n '__wf_using runs' -l limit -x -d 'At most this many runs (0 for all)'
 
 # show
-complete -c wf -n '__wf_using show 0' -a '(__wf_values runs)'
+complete -c wf -n '__wf_using show 0' -k -a '(__wf_values runs)'
 
 # logs
-complete -c wf -n '__wf_using logs 0' -a '(__wf_values runs)'
+complete -c wf -n '__wf_using logs 0' -k -a '(__wf_values runs)'
 complete -c wf -n '__wf_using logs 1' -a '(__wf_values jobs (__wf_arg 1))'
 complete -c wf -n '__wf_using logs' -l attempt -x -d 'Logs of attempt N'
 complete -c wf -n '__wf_using logs' -s f -l follow -d 'Keep printing output until the run ends'
@@ -581,7 +586,7 @@ complete -c wf -n '__wf_using graph 1' -a '(__wf_values workflows (__wf_arg 1))'
 complete -c wf -n '__wf_using graph' -l format -x -a 'mermaid dot' -d 'Output format'
 
 # cancel
-complete -c wf -n '__wf_using cancel 0' -a '(__wf_values runs)'
+complete -c wf -n '__wf_using cancel 0' -k -a '(__wf_values runs)'
 complete -c wf -n '__wf_using cancel' -l wait -x -d 'Seconds to wait for the run to stop'
 
 # gc

@@ -1,3 +1,4 @@
+#include <pwd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,6 +19,37 @@ struct ReleaseArgs {
 };
 
 TimeMs to_ms(UtcSeconds t) { return static_cast<TimeMs>(t.time_since_epoch().count()) * 1000; }
+
+TimeMs now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string user_name(const Globals& g) {
+  std::string u = g.env_or("USER");
+  if (u.empty())
+    if (const struct passwd* pw = ::getpwuid(::getuid())) u = pw->pw_name;
+  return u;
+}
+
+AuditRecord audit_record(const Globals& g, const std::string& workflow, UtcSeconds minute, const std::string& type,
+                         const std::string& run_id, const Json& params, Status status, TimeMs started,
+                         const std::string& command_line) {
+  AuditRecord r;
+  r.workflow = workflow;
+  r.release_at = to_ms(minute);
+  r.type = type;
+  r.run_id = run_id;
+  r.params = params;
+  r.status = status;
+  r.started_at = started;
+  r.finished_at = now_ms();
+  r.host = this_host();
+  r.user = user_name(g);
+  r.wf_version = WF_VERSION;
+  r.command_line = command_line;
+  return r;
+}
 
 bool audit_enabled(const Globals& g, const Workflow& w) {
   for (const char* name : {"WF_AUDIT", "WORKFLOW_CORE_AUDIT_ENABLED"}) {
@@ -66,17 +98,27 @@ int release_command(Globals& g, const ReleaseArgs& a) {
                               "); use --type event to release it anyway");
   }
   if (a.type == "rerun") {
+    // The release row names the minute's last run, with or without audit records.
     auto store = open_store(g);
     if (!store.ok()) return fail(kState, store.error().message);
-    AuditFilter f;
-    f.workflow = w.name;
-    f.release_at = to_ms(minute);
-    f.limit = 0;
-    auto records = (*store)->list_audit(f);
-    if (!records.ok()) return fail(kState, records.error().message);
-    for (const auto& r : *records)
-      if (!r.run_id.empty() && (r.status == Status::Failed || r.status == Status::Cancel)) return rerun_run(g, r.run_id);
-    return fail(kUsage, "no failed release of '" + w.name + "' at " + logical + " to rerun");
+    auto rel = (*store)->find_release(w.name, to_ms(minute));
+    if (!rel.ok()) return fail(kState, rel.error().message);
+    if (!*rel || (*rel)->run_id.empty() || ((*rel)->status != Status::Failed && (*rel)->status != Status::Cancel))
+      return fail(kUsage, "no failed release of '" + w.name + "' at " + logical + " to rerun");
+    std::string run_id = (*rel)->run_id;
+    TimeMs started = now_ms();
+    int code = rerun_run(g, run_id, logical, "rerun");
+    auto after = (*store)->find_run(run_id);
+    if (after.ok() && after->status != Status::Wait) {
+      (void)(*store)->finish_release(w.name, to_ms(minute), after->status);
+      if (audit_enabled(g, w)) {
+        AuditRecord r = audit_record(g, w.name, minute, "rerun", run_id, after->params, after->status, started,
+                                     after->command_line);
+        if (auto ins = (*store)->insert_audit(r); !ins.ok())
+          std::fprintf(stderr, "wf: warning: audit record not written: %s\n", ins.error().message.c_str());
+      }
+    }
+    return code;
   }
   RunArgs run = a.run;
   if (a.type == "dryrun") {
@@ -96,35 +138,26 @@ int release_command(Globals& g, const ReleaseArgs& a) {
                                      process_start_ticks(::getpid()));
     if (!claim.ok()) return fail(kState, claim.error().message);
     if (!claim->claimed) {
-      if (!g.quiet)
+      if (a.run.json || g.json) {
+        Json j = {{"workflow", wf.name}, {"release", logical}, {"type", a.type}, {"status", "SKIP"},
+                  {"reason", claim->status == Status::Wait ? "running" : "already " + to_string(claim->status)},
+                  {"run_id", claim->run_id}};
+        std::printf("%s\n", j.dump().c_str());
+      } else if (!g.quiet)
         std::printf("release of %s at %s skipped: run %s is %s\n", wf.name.c_str(), logical.c_str(),
                     claim->run_id.empty() ? "(starting)" : claim->run_id.c_str(),
                     claim->status == Status::Wait ? "running" : to_string(claim->status).c_str());
       return kOk;
     }
-    started = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-                  .count();
+    started = now_ms();
     return -1;
   };
-  hooks.after_run = [&](RunStore& store, const Workflow& wf, const Json& masked, const RunOutcome& out) {
+  hooks.after_run = [&](RunStore& store, const Workflow& wf, const Json& masked, const RunOutcome& out,
+                        const std::string& command_line) {
     (void)store.set_release_run(wf.name, to_ms(minute), out.run_id);
     (void)store.finish_release(wf.name, to_ms(minute), out.status);
     if (!audit) return;
-    AuditRecord r;
-    r.workflow = wf.name;
-    r.release_at = to_ms(minute);
-    r.type = a.type;
-    r.run_id = out.run_id;
-    r.params = masked;
-    r.status = out.status;
-    r.started_at = started;
-    r.finished_at = std::chrono::duration_cast<std::chrono::milliseconds>(
-                        std::chrono::system_clock::now().time_since_epoch())
-                        .count();
-    r.host = this_host();
-    r.user = g.env_or("USER");
-    r.wf_version = WF_VERSION;
-    r.command_line = g.command_line;
+    AuditRecord r = audit_record(g, wf.name, minute, a.type, out.run_id, masked, out.status, started, command_line);
     auto ins = store.insert_audit(r);
     if (!ins.ok()) std::fprintf(stderr, "wf: warning: audit record not written: %s\n", ins.error().message.c_str());
   };

@@ -31,6 +31,8 @@ struct RerunArgs {
   bool json = false;
   double kill_grace = 10;
   int max_legs = 256;
+  std::string logical_date;  // set by wf release --type rerun
+  std::string release_type = "manual";
 };
 
 // Each job's definition as JSON text, to tell which jobs a changed file changed.
@@ -222,6 +224,8 @@ int rerun_command(Globals& g, const RerunArgs& a) {
   opts.base_env = g.environ_list;
   opts.command_line = g.command_line;
   opts.resume = resume;
+  opts.logical_date = a.logical_date;
+  opts.release_type = a.release_type;
 
   std::vector<std::string> secrets = secret_values(w->params, *params);
   Json masked = mask_params(w->params, *params);
@@ -237,9 +241,11 @@ int rerun_command(Globals& g, const RerunArgs& a) {
 
 }  // namespace
 
-int rerun_run(Globals& g, const std::string& run_id) {
+int rerun_run(Globals& g, const std::string& run_id, const std::string& logical_date, const std::string& type) {
   RerunArgs a;
   a.run_id = run_id;
+  a.logical_date = logical_date;
+  a.release_type = type;
   return rerun_command(g, a);
 }
 

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "commands.hpp"
+#include "wf/concurrency.hpp"
 #include "wf/dag.hpp"
 #include "wf/datetime.hpp"
 #include "wf/expr.hpp"
@@ -208,6 +209,32 @@ int run_command(Globals& g, const RunArgs& a, const ReleaseHooks* hooks) {
     if (stop >= 0) return stop;
   }
 
+  // Concurrency group (FORMAT §9.2): a slot is held for the whole run.
+  std::unique_ptr<ConcurrencySlot> slot;
+  if (w.concurrency.is_object()) {
+    std::string group = w.name;
+    if (w.concurrency.contains("group") && w.concurrency["group"].is_string()) {
+      Json vars = {{"params", *params}, {"env", g.env}};
+      auto t = Template::parse(w.concurrency["group"].get<std::string>());
+      if (!t.ok()) return fail(kUsage, "concurrency.group: " + t.error().message);
+      EvalContext ctx{&vars, false, false};
+      auto r = t->render_string(ctx);
+      if (!r.ok()) return fail(kUsage, "concurrency.group: " + r.error().message);
+      group = *r;
+    }
+    int limit = w.concurrency.value("limit", 1);
+    bool queue = w.concurrency.value("strategy", std::string("queue")) == "queue";
+    auto got = ConcurrencySlot::acquire(state_dir(g), group, limit, queue);
+    if (!got.ok()) return fail(kState, got.error().message);
+    if (!*got) {
+      if (queue) return fail(130, "interrupted while waiting for a slot of concurrency group '" + group + "'");
+      std::fprintf(stderr, "wf: run of '%s' not started: concurrency group '%s' already runs %d run%s (strategy cancel-new)\n",
+                   w.name.c_str(), group.c_str(), limit, limit == 1 ? "" : "s");
+      return kConcurrency;
+    }
+    slot = std::move(*got);
+  }
+
   RunOptions opts;
   opts.logical_date = hooks ? hooks->logical_date : "";
   opts.release_type = release_type;
@@ -239,7 +266,7 @@ int run_command(Globals& g, const RunArgs& a, const ReleaseHooks* hooks) {
     if (outcome.error().name == "TemplateError") return fail(kUsage, outcome.error().message);
     return fail(kState, outcome.error().message);
   }
-  if (hooks && hooks->after_run) hooks->after_run(**store, w, masked, *outcome);
+  if (hooks && hooks->after_run) hooks->after_run(**store, w, masked, *outcome, mask_text(g.command_line, secrets));
   return outcome->exit_code;
 }
 

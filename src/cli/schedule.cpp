@@ -71,7 +71,9 @@ int audit_command(Globals& g, const AuditArgs& a) {
   if (!a.release.empty()) {
     auto t = parse_iso_datetime(a.release);
     if (!t.ok()) return fail(kUsage, "--release: " + t.error().message);
-    f.release_at = static_cast<TimeMs>(std::chrono::floor<std::chrono::minutes>(*t).time_since_epoch().count()) * 1000;
+    f.release_at = static_cast<TimeMs>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::floor<std::chrono::minutes>(*t).time_since_epoch())
+            .count());
   }
   f.limit = a.limit;
   auto store = open_store(g);

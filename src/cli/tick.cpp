@@ -98,7 +98,17 @@ int tick_command(Globals& g, const TickArgs& a) {
         r.wf_version = WF_VERSION;
         r.command_line = g.command_line;
         r.note = "missed while no tick ran; --catchup " + a.catchup;
-        (void)(*store)->insert_audit(r);
+        // Overlapping ticks may both see the minute as missed: record it once.
+        RunStore::Transaction txn(**store);
+        AuditFilter af;
+        af.workflow = w.name;
+        af.release_at = r.release_at;
+        af.limit = 0;
+        auto existing = (*store)->list_audit(af);
+        bool known = existing.ok() && std::any_of(existing->begin(), existing->end(),
+                                                  [](const AuditRecord& x) { return x.type == "misfire"; });
+        if (!known) (void)(*store)->insert_audit(r);
+        (void)txn.commit();
       }
       if (fires(minute)) run.push_back(minute);
       for (const auto& m : run) due.push_back({w.name, m});
@@ -127,6 +137,7 @@ int tick_command(Globals& g, const TickArgs& a) {
       }
       argv.push_back("--color");
       argv.push_back("never");
+      if (g.quiet) argv.push_back("-q");
       for (const char* s : {"release", "--type", "normal"}) argv.push_back(s);
       argv.push_back(d.workflow);
       argv.push_back("--at");
