@@ -7,7 +7,7 @@
 # src/cli/completion.cpp holds a byte-identical copy of this file: edit both.
 
 # Options that take a value (their value is not a positional argument).
-_wf_value_opts=" --conf --state-dir --color -p --param --params-file -j --jobs --timeout --job --exclude --max-legs --kill-grace --from --tag --status --since --limit --attempt --format --wait --keep-days --keep-runs "
+_wf_value_opts=" --conf --state-dir --color -p --param --params-file -j --jobs --timeout --job --exclude --max-legs --kill-grace --from --tag --status --since --limit --attempt --format --wait --keep-days --keep-runs --at --type --catchup --window --now --next --release "
 
 _wf_tilde() {
     local w=$1
@@ -25,10 +25,10 @@ _wf_values() {
         w=${COMP_WORDS[i]}
         case $w in
             --conf | --state-dir)
-                if [[ ${COMP_WORDS[i + 1]} == "=" ]]; then
-                    ((i + 2 < COMP_CWORD)) && globals+=("$w" "$(_wf_tilde "${COMP_WORDS[i + 2]}")")
+                if [[ ${COMP_WORDS[i + 1]-} == "=" ]]; then
+                    ((i + 2 < COMP_CWORD)) && globals+=("$w" "$(_wf_tilde "${COMP_WORDS[i + 2]-}")")
                 else
-                    ((i + 1 < COMP_CWORD)) && globals+=("$w" "$(_wf_tilde "${COMP_WORDS[i + 1]}")")
+                    ((i + 1 < COMP_CWORD)) && globals+=("$w" "$(_wf_tilde "${COMP_WORDS[i + 1]-}")")
                 fi
                 ;;
         esac
@@ -57,7 +57,7 @@ _wf_files() {
     local f
     compopt -o filenames 2>/dev/null
     while IFS= read -r f; do
-        if [[ $1 == all || -d $f || $f == *.yml || $f == *.yaml ]]; then
+        if [[ ${1-} == all || -d $f || $f == *.yml || $f == *.yaml ]]; then
             COMPREPLY+=("$f")
         fi
     done < <(compgen -f -- "$cur")
@@ -90,7 +90,7 @@ _wf() {
         fi
         if [[ $w == -* ]]; then
             if [[ $_wf_value_opts == *" $w "* ]]; then
-                if [[ ${COMP_WORDS[i + 1]} == "=" ]]; then ((i += 2)); else ((i += 1)); fi
+                if [[ ${COMP_WORDS[i + 1]-} == "=" ]]; then ((i += 2)); else ((i += 1)); fi
             fi
             continue
         fi
@@ -119,12 +119,22 @@ _wf() {
             _wf_add SUCCESS FAILED SKIP CANCEL WAIT
             return 0
             ;;
+        --type)
+            _wf_add normal force dryrun rerun event
+            return 0
+            ;;
+        --catchup)
+            _wf_add none latest all
+            return 0
+            ;;
         --job | --exclude | --from)
-            [[ -n ${pos[0]} ]] && _wf_add_lines < <(_wf_values jobs "$(_wf_tilde "${pos[0]}")")
+            # --from of `wf schedule` is a time; of `wf rerun`, a job.
+            [[ $cmd == schedule ]] && return 0
+            [[ -n ${pos[0]-} ]] && _wf_add_lines < <(_wf_values jobs "$(_wf_tilde "${pos[0]-}")")
             return 0
             ;;
         -p | --param | -j | --jobs | --timeout | --max-legs | --kill-grace | --tag | --since | --limit | \
-            --attempt | --wait | --keep-days | --keep-runs)
+            --attempt | --wait | --keep-days | --keep-runs | --at | --window | --now | --next | --release)
             return 0
             ;;
     esac
@@ -143,13 +153,17 @@ _wf() {
             graph) _wf_add $globals --format ;;
             cancel) _wf_add $globals --wait ;;
             gc) _wf_add $globals --keep-days --keep-runs ;;
+            release) _wf_add $globals --at --type --exclude -p --param --params-file -j --jobs --timeout ;;
+            tick) _wf_add $globals --catchup --window --now -j --jobs ;;
+            schedule) _wf_add $globals --next --from ;;
+            audit) _wf_add $globals --release --limit ;;
             *) _wf_add $globals ;;
         esac
         return 0
     fi
 
     if [[ -z $cmd ]]; then
-        _wf_add run rerun validate list runs show logs graph cancel gc completion version
+        _wf_add run rerun validate list runs show logs graph cancel gc release tick schedule audit completion version
         return 0
     fi
 
@@ -159,7 +173,7 @@ _wf() {
                 _wf_add_lines < <(_wf_values workflows)
                 _wf_files
             elif ((${#pos[@]} == 1)); then
-                _wf_add_lines < <(_wf_values workflows "$(_wf_tilde "${pos[0]}")")
+                _wf_add_lines < <(_wf_values workflows "$(_wf_tilde "${pos[0]-}")")
             fi
             ;;
         rerun | show | cancel)
@@ -169,10 +183,16 @@ _wf() {
             if ((${#pos[@]} == 0)); then
                 _wf_add_lines < <(_wf_values runs)
             elif ((${#pos[@]} == 1)); then
-                _wf_add_lines < <(_wf_values jobs "${pos[0]}")
+                _wf_add_lines < <(_wf_values jobs "${pos[0]-}")
             fi
             ;;
-        runs | gc)
+        release)
+            if ((${#pos[@]} == 0)); then
+                _wf_add_lines < <(_wf_values workflows)
+                _wf_files
+            fi
+            ;;
+        runs | gc | schedule | audit)
             ((${#pos[@]} == 0)) && _wf_add_lines < <(_wf_values workflows)
             ;;
         validate)

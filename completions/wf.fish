@@ -9,7 +9,7 @@
 # Options that take a value (their value is not a positional argument).
 set -g __wf_value_opts --conf --state-dir --color -p --param --params-file -j --jobs --timeout --job \
     --exclude --max-legs --kill-grace --from --tag --status --since --limit --attempt --format --wait \
-    --keep-days --keep-runs
+    --keep-days --keep-runs --at --type --catchup --window --now --next --release
 
 function __wf_tilde --description 'expand a leading ~'
     string replace -r '^~(?=/|$)' -- $HOME $argv[1]
@@ -103,6 +103,10 @@ complete -c wf -n __wf_needs_command -a logs -d 'Print the captured output of a 
 complete -c wf -n __wf_needs_command -a graph -d 'Print the job graph as mermaid or dot'
 complete -c wf -n __wf_needs_command -a cancel -d 'Cancel a running run from another shell'
 complete -c wf -n __wf_needs_command -a gc -d 'Delete old runs and their logs from the state file'
+complete -c wf -n __wf_needs_command -a release -d 'Run a workflow for one logical minute'
+complete -c wf -n __wf_needs_command -a tick -d 'Release every scheduled workflow that is due'
+complete -c wf -n __wf_needs_command -a schedule -d 'Next fire times of the schedules'
+complete -c wf -n __wf_needs_command -a audit -d 'Audit records of releases and misfires'
 complete -c wf -n __wf_needs_command -a completion -d 'Print a shell completion script'
 complete -c wf -n __wf_needs_command -a version -d 'Show the version of wf'
 
@@ -164,6 +168,32 @@ complete -c wf -n '__wf_using cancel' -l wait -x -d 'Seconds to wait for the run
 complete -c wf -n '__wf_using gc 0' -a '(__wf_values workflows)'
 complete -c wf -n '__wf_using gc' -l keep-days -x -d 'Keep runs newer than N days'
 complete -c wf -n '__wf_using gc' -l keep-runs -x -d 'Keep the newest N runs of each workflow'
+
+# release
+complete -c wf -n '__wf_using release 0' -a '(__wf_targets)'
+complete -c wf -n '__wf_using release' -l at -x -d 'The logical minute, ISO 8601'
+complete -c wf -n '__wf_using release' -l type -x -a 'normal force dryrun rerun event' -d 'Release type'
+complete -c wf -n '__wf_using release' -l exclude -x -a '(__wf_values jobs (__wf_arg 1))' -d 'Leave this job out'
+complete -c wf -n '__wf_using release' -s p -l param -x -d 'Set a param NAME=VALUE'
+complete -c wf -n '__wf_using release' -l params-file -r -F -d 'Read params from a JSON or YAML map'
+complete -c wf -n '__wf_using release' -s j -l jobs -x -d 'Job instances to run at once'
+complete -c wf -n '__wf_using release' -l timeout -x -d 'Timeout of the run in seconds'
+
+# tick
+complete -c wf -n '__wf_using tick' -l catchup -x -a 'none latest all' -d 'Missed minutes'
+complete -c wf -n '__wf_using tick' -l window -x -d 'How far back to look for missed minutes (1d, 12h)'
+complete -c wf -n '__wf_using tick' -l now -x -d 'Use this time instead of the clock'
+complete -c wf -n '__wf_using tick' -s j -l jobs -x -d 'Releases to run at once'
+
+# schedule
+complete -c wf -n '__wf_using schedule 0' -a '(__wf_values workflows)'
+complete -c wf -n '__wf_using schedule' -l next -x -d 'How many fire times to show'
+complete -c wf -n '__wf_using schedule' -l from -x -d 'Start from this time instead of now'
+
+# audit
+complete -c wf -n '__wf_using audit 0' -a '(__wf_values workflows)'
+complete -c wf -n '__wf_using audit' -l release -x -d 'Only the release of this minute'
+complete -c wf -n '__wf_using audit' -l limit -x -d 'At most N records (0 for all)'
 
 # completion
 complete -c wf -n '__wf_using completion 0' -a 'bash zsh fish'

@@ -71,7 +71,7 @@ std::string upper(std::string_view s) {
   return out;
 }
 
-std::string quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
+std::string single_quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
 
 // A name's value, or nothing when `tok` is not a name of this field.
 std::optional<int> name_value(std::string_view tok, const Field& f) {
@@ -96,7 +96,7 @@ Result<int> parse_value(std::string_view tok, const Field& f) {
     return v;
   }
   if (auto v = name_value(tok, f)) return *v;
-  std::string msg = std::string(f.name) + " value " + quoted(tok) + " is not a number";
+  std::string msg = std::string(f.name) + " value " + single_quoted(tok) + " is not a number";
   if (f.names == Names::months) msg += " or month name (JAN-DEC)";
   if (f.names == Names::weekdays) msg += " or day name (SUN-SAT)";
   return Error(std::move(msg));
@@ -105,7 +105,7 @@ Result<int> parse_value(std::string_view tok, const Field& f) {
 // One list item: `*`, `a`, `a-b`, each optionally `/step` (`a/n` runs from a to the end).
 Result<void> add_item(std::string_view item, const Field& f, Bits& bits) {
   const std::string name = f.name;
-  const auto malformed = [&] { return Error(name + " item " + quoted(item) + " is malformed"); };
+  const auto malformed = [&] { return Error(name + " item " + single_quoted(item) + " is malformed"); };
   const auto slash = item.find('/');
   const std::string_view base = item.substr(0, slash);
   if (base.empty()) return malformed();
@@ -138,8 +138,8 @@ Result<void> add_item(std::string_view item, const Field& f, Bits& bits) {
   int step = 1;
   if (slash != std::string_view::npos) {
     const std::string_view st = item.substr(slash + 1);
-    if (st.empty()) return Error(name + " step is missing in " + quoted(item));
-    if (!all_digits(st)) return Error(name + " step " + quoted(st) + " is not a number");
+    if (st.empty()) return Error(name + " step is missing in " + single_quoted(item));
+    if (!all_digits(st)) return Error(name + " step " + single_quoted(st) + " is not a number");
     step = st.size() > 6 ? f.max_step() + 1 : std::stoi(std::string(st));
     if (step < 1 || step > f.max_step())
       return Error(name + " step " + std::string(st) + " is out of range (1-" + std::to_string(f.max_step()) + ")");
@@ -154,7 +154,7 @@ Result<Bits> parse_field(std::string_view text, const Field& f) {
   while (true) {
     const auto comma = text.find(',', start);
     const std::string_view item = text.substr(start, comma == std::string_view::npos ? text.npos : comma - start);
-    if (item.empty()) return Error(std::string(f.name) + " list " + quoted(text) + " has an empty item");
+    if (item.empty()) return Error(std::string(f.name) + " list " + single_quoted(text) + " has an empty item");
     if (auto r = add_item(item, f, bits); !r.ok()) return r.error();
     if (comma == std::string_view::npos) break;
     start = comma + 1;
@@ -323,7 +323,7 @@ void walk_days(const CronExpr& e, date::year_month_day from, date::year_month_da
 }
 
 std::string two_digits(long v) {
-  std::array<char, 8> buf{};
+  std::array<char, 24> buf{};
   std::snprintf(buf.data(), buf.size(), "%02ld", v);
   return buf.data();
 }
@@ -336,17 +336,17 @@ std::string two_digits(long v) {
 Result<CronExpr> CronExpr::parse(std::string_view text) {
   const std::string_view given = trim(text);
   const auto fail = [&](const std::string& why) {
-    return Error("invalid cron expression " + quoted(given) + ": " + why);
+    return Error("invalid cron expression " + single_quoted(given) + ": " + why);
   };
   if (given.empty()) return fail("the expression is empty");
 
   std::string_view body = given;
   const auto words = split_fields(given);
   if (given.front() == '@') {
-    if (words.size() != 1) return fail("alias " + quoted(words.front()) + " must stand alone");
+    if (words.size() != 1) return fail("alias " + single_quoted(words.front()) + " must stand alone");
     auto expansion = expand_alias(given);
     if (!expansion)
-      return fail("unknown alias " + quoted(given) +
+      return fail("unknown alias " + single_quoted(given) +
                   " (expected @yearly, @annually, @monthly, @weekly, @daily, @midnight or @hourly)");
     body = *expansion;
   }
@@ -443,7 +443,7 @@ Result<CronSchedule> CronSchedule::make(std::string_view cron, std::string_view 
   try {
     s.zone_ = date::locate_zone(s.tz_);
   } catch (const std::exception&) {
-    return Error("unknown time zone " + quoted(s.tz_));
+    return Error("unknown time zone " + single_quoted(s.tz_));
   }
   return s;
 }

@@ -263,6 +263,10 @@ void Run::finish_instance(Instance& in) {
       rep_.job_finished({in.rec.display_name, st, seconds_since(in.started),
                          in.rec.error_name + ": " + in.rec.error_message + " (retrying)"});
       int attempt = in.rec.job_attempt + 1;
+      // This attempt's failures are in the store; the summary shows only what failed in the end.
+      failed_stages_.erase(std::remove_if(failed_stages_.begin(), failed_stages_.end(),
+                                          [&](const FailedStage& f) { return f.job == in.rec.display_name; }),
+                           failed_stages_.end());
       in.rec.id = 0;
       in.rec.status = Status::Wait;
       in.rec.error_name.clear();

@@ -153,6 +153,9 @@ class Validator {
 
   void check_job(const Job& j) {
     Scope js{&w_, &j, {}, false, false, false};
+    bool slurm = (j.runs_on.is_string() && j.runs_on == "slurm") ||
+                 (j.runs_on.is_object() && j.runs_on.value("type", Json()) == "slurm");
+    if (slurm) diags_.error(j.pos, "job '" + j.name + "': runs-on slurm is not supported by this version of wf yet");
     check_strategy(j, js);
     for (const auto& [k, v] : j.env) check_text(v, js);
     if (j.if_cond) check_condition(*j.if_cond, js);

@@ -40,7 +40,7 @@ int run_cli(int argc, char** argv) {
 
   std::vector<cli::Command> commands = {
       cli::add_run(app, g),  cli::add_rerun(app, g), cli::add_validate(app, g), cli::add_list(app, g),    cli::add_runs(app, g),
-      cli::add_show(app, g), cli::add_logs(app, g),     cli::add_graph(app, g), cli::add_cancel(app, g), cli::add_gc(app, g), cli::add_release(app, g), cli::add_tick(app, g), cli::add_schedule(app, g), cli::add_audit(app, g), cli::add_version(app, g),
+      cli::add_show(app, g), cli::add_logs(app, g),     cli::add_graph(app, g), cli::add_cancel(app, g), cli::add_gc(app, g), cli::add_release(app, g), cli::add_tick(app, g), cli::add_schedule(app, g), cli::add_audit(app, g), cli::add_completion(app, g), cli::add_complete_helper(app, g), cli::add_version(app, g),
   };
   for (auto& c : commands) c.app->fallthrough();
 

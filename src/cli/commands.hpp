@@ -63,6 +63,8 @@ Command add_release(CLI::App& app, Globals& g);
 Command add_tick(CLI::App& app, Globals& g);
 Command add_schedule(CLI::App& app, Globals& g);
 Command add_audit(CLI::App& app, Globals& g);
+Command add_completion(CLI::App& app, Globals& g);
+Command add_complete_helper(CLI::App& app, Globals& g);
 
 // The text `wf version` prints (also for --version).
 std::string version_text();

@@ -37,7 +37,7 @@ const char* const kBash = R"WFSCRIPT(# bash completion for wf, the workflow runn
 # src/cli/completion.cpp holds a byte-identical copy of this file: edit both.
 
 # Options that take a value (their value is not a positional argument).
-_wf_value_opts=" --conf --state-dir --color -p --param --params-file -j --jobs --timeout --job --exclude --max-legs --kill-grace --from --tag --status --since --limit --attempt --format --wait --keep-days --keep-runs "
+_wf_value_opts=" --conf --state-dir --color -p --param --params-file -j --jobs --timeout --job --exclude --max-legs --kill-grace --from --tag --status --since --limit --attempt --format --wait --keep-days --keep-runs --at --type --catchup --window --now --next --release "
 
 _wf_tilde() {
     local w=$1
@@ -55,10 +55,10 @@ _wf_values() {
         w=${COMP_WORDS[i]}
         case $w in
             --conf | --state-dir)
-                if [[ ${COMP_WORDS[i + 1]} == "=" ]]; then
-                    ((i + 2 < COMP_CWORD)) && globals+=("$w" "$(_wf_tilde "${COMP_WORDS[i + 2]}")")
+                if [[ ${COMP_WORDS[i + 1]-} == "=" ]]; then
+                    ((i + 2 < COMP_CWORD)) && globals+=("$w" "$(_wf_tilde "${COMP_WORDS[i + 2]-}")")
                 else
-                    ((i + 1 < COMP_CWORD)) && globals+=("$w" "$(_wf_tilde "${COMP_WORDS[i + 1]}")")
+                    ((i + 1 < COMP_CWORD)) && globals+=("$w" "$(_wf_tilde "${COMP_WORDS[i + 1]-}")")
                 fi
                 ;;
         esac
@@ -87,7 +87,7 @@ _wf_files() {
     local f
     compopt -o filenames 2>/dev/null
     while IFS= read -r f; do
-        if [[ $1 == all || -d $f || $f == *.yml || $f == *.yaml ]]; then
+        if [[ ${1-} == all || -d $f || $f == *.yml || $f == *.yaml ]]; then
             COMPREPLY+=("$f")
         fi
     done < <(compgen -f -- "$cur")
@@ -120,7 +120,7 @@ _wf() {
         fi
         if [[ $w == -* ]]; then
             if [[ $_wf_value_opts == *" $w "* ]]; then
-                if [[ ${COMP_WORDS[i + 1]} == "=" ]]; then ((i += 2)); else ((i += 1)); fi
+                if [[ ${COMP_WORDS[i + 1]-} == "=" ]]; then ((i += 2)); else ((i += 1)); fi
             fi
             continue
         fi
@@ -149,12 +149,22 @@ _wf() {
             _wf_add SUCCESS FAILED SKIP CANCEL WAIT
             return 0
             ;;
+        --type)
+            _wf_add normal force dryrun rerun event
+            return 0
+            ;;
+        --catchup)
+            _wf_add none latest all
+            return 0
+            ;;
         --job | --exclude | --from)
-            [[ -n ${pos[0]} ]] && _wf_add_lines < <(_wf_values jobs "$(_wf_tilde "${pos[0]}")")
+            # --from of `wf schedule` is a time; of `wf rerun`, a job.
+            [[ $cmd == schedule ]] && return 0
+            [[ -n ${pos[0]-} ]] && _wf_add_lines < <(_wf_values jobs "$(_wf_tilde "${pos[0]-}")")
             return 0
             ;;
         -p | --param | -j | --jobs | --timeout | --max-legs | --kill-grace | --tag | --since | --limit | \
-            --attempt | --wait | --keep-days | --keep-runs)
+            --attempt | --wait | --keep-days | --keep-runs | --at | --window | --now | --next | --release)
             return 0
             ;;
     esac
@@ -173,13 +183,17 @@ _wf() {
             graph) _wf_add $globals --format ;;
             cancel) _wf_add $globals --wait ;;
             gc) _wf_add $globals --keep-days --keep-runs ;;
+            release) _wf_add $globals --at --type --exclude -p --param --params-file -j --jobs --timeout ;;
+            tick) _wf_add $globals --catchup --window --now -j --jobs ;;
+            schedule) _wf_add $globals --next --from ;;
+            audit) _wf_add $globals --release --limit ;;
             *) _wf_add $globals ;;
         esac
         return 0
     fi
 
     if [[ -z $cmd ]]; then
-        _wf_add run rerun validate list runs show logs graph cancel gc completion version
+        _wf_add run rerun validate list runs show logs graph cancel gc release tick schedule audit completion version
         return 0
     fi
 
@@ -189,7 +203,7 @@ _wf() {
                 _wf_add_lines < <(_wf_values workflows)
                 _wf_files
             elif ((${#pos[@]} == 1)); then
-                _wf_add_lines < <(_wf_values workflows "$(_wf_tilde "${pos[0]}")")
+                _wf_add_lines < <(_wf_values workflows "$(_wf_tilde "${pos[0]-}")")
             fi
             ;;
         rerun | show | cancel)
@@ -199,10 +213,16 @@ _wf() {
             if ((${#pos[@]} == 0)); then
                 _wf_add_lines < <(_wf_values runs)
             elif ((${#pos[@]} == 1)); then
-                _wf_add_lines < <(_wf_values jobs "${pos[0]}")
+                _wf_add_lines < <(_wf_values jobs "${pos[0]-}")
             fi
             ;;
-        runs | gc)
+        release)
+            if ((${#pos[@]} == 0)); then
+                _wf_add_lines < <(_wf_values workflows)
+                _wf_files
+            fi
+            ;;
+        runs | gc | schedule | audit)
             ((${#pos[@]} == 0)) && _wf_add_lines < <(_wf_values workflows)
             ;;
         validate)
@@ -232,7 +252,7 @@ const char* const kZsh = R"WFSCRIPT(#compdef wf
 # Options that take a value (their value is not a positional argument).
 _wf_value_opts=(--conf --state-dir --color -p --param --params-file -j --jobs --timeout --job --exclude
   --max-legs --kill-grace --from --tag --status --since --limit --attempt --format --wait --keep-days
-  --keep-runs)
+  --keep-runs --at --type --catchup --window --now --next --release)
 
 # _wf_values KIND [ARG]: one value a line from `wf __complete KIND [ARG]`.
 _wf_values() {
@@ -312,6 +332,10 @@ _wf_commands() {
     'graph:print the job graph as mermaid or dot'
     'cancel:cancel a running run from another shell'
     'gc:delete old runs and their logs from the state file'
+    'release:run a workflow for one logical minute'
+    'tick:release every scheduled workflow that is due'
+    'schedule:next fire times of the schedules'
+    'audit:audit records of releases and misfires'
     'completion:print a shell completion script'
     'version:show the version of wf'
   )
@@ -408,6 +432,37 @@ _wf() {
           '--keep-runs=[keep the newest N runs of each workflow]:runs: ' \
           '1::workflow:_wf_workflows' && ret=0
         ;;
+      release)
+        _arguments -s $globals \
+          '--at=[the logical minute, ISO 8601]:time: ' \
+          '--type=[release type]:type:(normal force dryrun rerun event)' \
+          '*--exclude=[leave this job out]:job:_wf_jobs' \
+          '*'{-p+,--param=}'[set a param]:NAME=VALUE: ' \
+          '--params-file=[read params from a JSON or YAML map]:file:_files' \
+          {-j+,--jobs=}'[job instances to run at once]:number: ' \
+          '--timeout=[timeout of the run in seconds]:seconds: ' \
+          '--json[print the run result as JSON]' \
+          '1:workflow name or file:_wf_targets' && ret=0
+        ;;
+      tick)
+        _arguments -s $globals \
+          '--catchup=[missed minutes]:mode:(none latest all)' \
+          '--window=[how far back to look for missed minutes]:duration (1d, 12h): ' \
+          '--now=[use this time instead of the clock]:time: ' \
+          {-j+,--jobs=}'[releases to run at once]:number: ' && ret=0
+        ;;
+      schedule)
+        _arguments -s $globals \
+          '--next=[how many fire times to show]:number: ' \
+          '--from=[start from this time instead of now]:time: ' \
+          '1::workflow:_wf_workflows' && ret=0
+        ;;
+      audit)
+        _arguments -s $globals \
+          '--release=[only the release of this minute]:time: ' \
+          '--limit=[at most N records]:number: ' \
+          '1::workflow:_wf_workflows' && ret=0
+        ;;
       completion)
         _arguments -s $globals '1:shell:(bash zsh fish)' && ret=0
         ;;
@@ -438,7 +493,7 @@ const char* const kFish = R"WFSCRIPT(# fish completion for wf, the workflow runn
 # Options that take a value (their value is not a positional argument).
 set -g __wf_value_opts --conf --state-dir --color -p --param --params-file -j --jobs --timeout --job \
     --exclude --max-legs --kill-grace --from --tag --status --since --limit --attempt --format --wait \
-    --keep-days --keep-runs
+    --keep-days --keep-runs --at --type --catchup --window --now --next --release
 
 function __wf_tilde --description 'expand a leading ~'
     string replace -r '^~(?=/|$)' -- $HOME $argv[1]
@@ -532,6 +587,10 @@ complete -c wf -n __wf_needs_command -a logs -d 'Print the captured output of a 
 complete -c wf -n __wf_needs_command -a graph -d 'Print the job graph as mermaid or dot'
 complete -c wf -n __wf_needs_command -a cancel -d 'Cancel a running run from another shell'
 complete -c wf -n __wf_needs_command -a gc -d 'Delete old runs and their logs from the state file'
+complete -c wf -n __wf_needs_command -a release -d 'Run a workflow for one logical minute'
+complete -c wf -n __wf_needs_command -a tick -d 'Release every scheduled workflow that is due'
+complete -c wf -n __wf_needs_command -a schedule -d 'Next fire times of the schedules'
+complete -c wf -n __wf_needs_command -a audit -d 'Audit records of releases and misfires'
 complete -c wf -n __wf_needs_command -a completion -d 'Print a shell completion script'
 complete -c wf -n __wf_needs_command -a version -d 'Show the version of wf'
 
@@ -593,6 +652,32 @@ complete -c wf -n '__wf_using cancel' -l wait -x -d 'Seconds to wait for the run
 complete -c wf -n '__wf_using gc 0' -a '(__wf_values workflows)'
 complete -c wf -n '__wf_using gc' -l keep-days -x -d 'Keep runs newer than N days'
 complete -c wf -n '__wf_using gc' -l keep-runs -x -d 'Keep the newest N runs of each workflow'
+
+# release
+complete -c wf -n '__wf_using release 0' -a '(__wf_targets)'
+complete -c wf -n '__wf_using release' -l at -x -d 'The logical minute, ISO 8601'
+complete -c wf -n '__wf_using release' -l type -x -a 'normal force dryrun rerun event' -d 'Release type'
+complete -c wf -n '__wf_using release' -l exclude -x -a '(__wf_values jobs (__wf_arg 1))' -d 'Leave this job out'
+complete -c wf -n '__wf_using release' -s p -l param -x -d 'Set a param NAME=VALUE'
+complete -c wf -n '__wf_using release' -l params-file -r -F -d 'Read params from a JSON or YAML map'
+complete -c wf -n '__wf_using release' -s j -l jobs -x -d 'Job instances to run at once'
+complete -c wf -n '__wf_using release' -l timeout -x -d 'Timeout of the run in seconds'
+
+# tick
+complete -c wf -n '__wf_using tick' -l catchup -x -a 'none latest all' -d 'Missed minutes'
+complete -c wf -n '__wf_using tick' -l window -x -d 'How far back to look for missed minutes (1d, 12h)'
+complete -c wf -n '__wf_using tick' -l now -x -d 'Use this time instead of the clock'
+complete -c wf -n '__wf_using tick' -s j -l jobs -x -d 'Releases to run at once'
+
+# schedule
+complete -c wf -n '__wf_using schedule 0' -a '(__wf_values workflows)'
+complete -c wf -n '__wf_using schedule' -l next -x -d 'How many fire times to show'
+complete -c wf -n '__wf_using schedule' -l from -x -d 'Start from this time instead of now'
+
+# audit
+complete -c wf -n '__wf_using audit 0' -a '(__wf_values workflows)'
+complete -c wf -n '__wf_using audit' -l release -x -d 'Only the release of this minute'
+complete -c wf -n '__wf_using audit' -l limit -x -d 'At most N records (0 for all)'
 
 # completion
 complete -c wf -n '__wf_using completion 0' -a 'bash zsh fish'
