@@ -5,6 +5,8 @@
 #include <sstream>
 #include <thread>
 
+#include <spdlog/spdlog.h>
+
 #include "commands.hpp"
 #include "wf/concurrency.hpp"
 #include "wf/dag.hpp"
@@ -145,6 +147,7 @@ int run_command(Globals& g, const RunArgs& a, const ReleaseHooks* hooks) {
     return kUsage;
   }
   const Workflow& w = *chosen->workflow;
+  spdlog::info("workflow '{}' from {} ({} jobs)", w.name, w.file, w.jobs.size());
   validate_workflow(w, diags, static_cast<std::size_t>(a.max_legs));
   // Problems in other workflows of the config path do not stop this one.
   DiagnosticList own;
@@ -204,6 +207,7 @@ int run_command(Globals& g, const RunArgs& a, const ReleaseHooks* hooks) {
 
   auto store = open_store(g);
   if (!store.ok()) return fail(kState, store.error().message);
+  spdlog::info("state file {}", (*store)->path());
   if (hooks && hooks->before_run) {
     int stop = hooks->before_run(**store, w, masked);
     if (stop >= 0) return stop;
@@ -261,6 +265,8 @@ int run_command(Globals& g, const RunArgs& a, const ReleaseHooks* hooks) {
   auto reporter = make_reporter(mode, stdout, mode == ReportMode::Terminal && g.color_stdout());
   const std::string* text = diags.source(w.file);
   install_signal_handlers();
+  spdlog::debug("max parallel {}, timeout {}s, kill grace {}ms", opts.max_parallel, opts.timeout_seconds.value_or(0),
+                opts.kill_grace.count());
   auto outcome = run_workflow(w, text ? *text : "", *params, secrets, masked, opts, **store, *reporter);
   if (!outcome.ok()) {
     if (outcome.error().name == "TemplateError") return fail(kUsage, outcome.error().message);
