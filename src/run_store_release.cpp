@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "run_store_impl.hpp"
+#include "wf/proc.hpp"
 
 namespace wf {
 
@@ -68,21 +69,8 @@ TimeMs now_ms() {
 // recorded, any process with that pid counts). The start time tells a reused pid apart.
 bool owner_alive(std::int64_t pid, std::int64_t start) {
   if (pid <= 0) return false;
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!in || !std::getline(in, line)) return false;
-  // Field 2 is "(comm)" and comm may hold spaces and parentheses: fields 3.. follow the last ')'.
-  std::size_t close = line.rfind(')');
-  if (close == std::string::npos) return false;
-  std::istringstream rest(line.substr(close + 1));
-  std::string field;
-  std::int64_t started = 0;
-  for (int i = 3; i <= 22 && rest >> field; ++i) {
-    if (i == 3 && (field == "Z" || field == "X")) return false;  // exited, not yet reaped
-    if (i == 22) started = std::stoll(field);
-  }
-  if (started == 0) return false;
-  return start == 0 || started == start;
+  std::int64_t started = process_start_ticks(static_cast<int>(pid));
+  return started != 0 && (start == 0 || started == start);
 }
 
 bool finished_badly(Status s) { return s == Status::Failed || s == Status::Cancel; }

@@ -19,6 +19,7 @@
 #include "wf/expr.hpp"
 #include "wf/matrix.hpp"
 #include "wf/params.hpp"
+#include "wf/proc.hpp"
 #include "wf/signals.hpp"
 
 namespace wf {
@@ -591,20 +592,8 @@ Result<RunOutcome> Run::execute() {
   run_.attempt = 1;
   run_.created_at = run_.started_at = now_ms();
   run_.pid = static_cast<int>(::getpid());
-  {
-    std::ifstream stat("/proc/self/stat");
-    std::string s((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-    auto rp = s.rfind(')');
-    if (rp != std::string::npos) {
-      std::istringstream rest(s.substr(rp + 2));
-      std::string field;
-      for (int i = 3; i <= 22 && rest >> field; ++i)
-        if (i == 22) run_.pid_start = std::stoll(field);
-    }
-  }
-  char host[256] = {0};
-  ::gethostname(host, sizeof host - 1);
-  run_.host = host;
+  run_.pid_start = process_start_ticks(run_.pid);
+  run_.host = this_host();
   if (const char* u = ::getenv("USER")) run_.user = u;
   if (run_.user.empty())
     if (const struct passwd* pw = ::getpwuid(::getuid())) run_.user = pw->pw_name;

@@ -8,14 +8,11 @@
 #include <cstdint>
 #include <string>
 
+#include "wf/proc.hpp"
 #include "wf/result.hpp"
 #include "wf/run_store.hpp"
 
 namespace wf {
-
-// Start time of a process in clock ticks since boot (/proc/PID/stat field 22); 0 if gone.
-std::int64_t process_start_ticks(int pid);
-std::string this_host();
 
 // True when the run's recorded process (on this host) still runs.
 bool run_process_alive(const RunRecord& r);
