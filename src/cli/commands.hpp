@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "common.hpp"
+#include "wf/reporter.hpp"
 #include "wf/scheduler.hpp"
 
 namespace wf::cli {
@@ -40,6 +41,12 @@ struct ReleaseHooks {
       after_run;
 };
 int run_command(Globals& g, const RunArgs& a, const ReleaseHooks* hooks);
+// What run and rerun share: -j, --timeout (with the workflow's and the environment's
+// defaults), --kill-grace, --max-legs, --fail-fast, cwd and environment; and the reporter
+// that --json, -q and a terminal choose.
+RunOptions base_run_options(const Globals& g, const Workflow& w, int jobs, std::optional<int> timeout,
+                            double kill_grace, int max_legs, bool fail_fast);
+std::unique_ptr<Reporter> run_reporter(const Globals& g, bool json);
 // `wf rerun RUN_ID` for `wf release --type rerun`: the release's minute and type stay.
 int rerun_run(Globals& g, const std::string& run_id, const std::string& logical_date, const std::string& type);
 

@@ -211,28 +211,14 @@ int rerun_command(Globals& g, const RerunArgs& a) {
     if (all_ok) resume.kept_whole.insert(j.name);
   }
 
-  RunOptions opts;
-  opts.max_parallel = a.jobs > 0 ? a.jobs
-                      : w->max_job_parallel ? *w->max_job_parallel
-                                            : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-  opts.timeout_seconds = a.timeout ? *a.timeout : w->timeout ? *w->timeout : 3600;
-  opts.fail_fast = a.fail_fast;
-  opts.max_legs = a.max_legs;
-  opts.kill_grace = std::chrono::milliseconds(static_cast<long long>(a.kill_grace * 1000));
-  char cwd[4096];
-  opts.cwd = ::getcwd(cwd, sizeof cwd) ? cwd : "";
-  opts.base_env = g.environ_list;
-  opts.command_line = g.command_line;
+  RunOptions opts = base_run_options(g, *w, a.jobs, a.timeout, a.kill_grace, a.max_legs, a.fail_fast);
   opts.resume = resume;
   opts.logical_date = a.logical_date;
   opts.release_type = a.release_type;
 
   std::vector<std::string> secrets = secret_values(w->params, *params);
   Json masked = mask_params(w->params, *params);
-  ReportMode mode = a.json || g.json ? ReportMode::Json : g.quiet ? ReportMode::Quiet
-                    : ::isatty(STDOUT_FILENO)            ? ReportMode::Terminal
-                                                         : ReportMode::Plain;
-  auto reporter = make_reporter(mode, stdout, mode == ReportMode::Terminal && g.color_stdout());
+  auto reporter = run_reporter(g, a.json);
   install_signal_handlers();
   auto outcome = run_workflow(*w, text, *params, secrets, masked, opts, **store, *reporter);
   if (!outcome.ok()) return fail(kState, outcome.error().message);

@@ -135,6 +135,34 @@ void print_plan(const Workflow& w, const Json& masked, const RunArgs& a, bool js
 
 }  // namespace
 
+RunOptions base_run_options(const Globals& g, const Workflow& w, int jobs, std::optional<int> timeout,
+                            double kill_grace, int max_legs, bool fail_fast) {
+  RunOptions opts;
+  opts.max_parallel = jobs > 0 ? jobs
+                      : w.max_job_parallel ? *w.max_job_parallel
+                      : env_int(g, {"WF_MAX_JOB_PARALLEL", "WORKFLOW_CORE_MAX_JOB_PARALLEL"})
+                          .value_or(std::max(1u, std::thread::hardware_concurrency()));
+  opts.timeout_seconds = timeout ? *timeout
+                         : w.timeout ? *w.timeout
+                         : env_int(g, {"WF_TIMEOUT", "WORKFLOW_CORE_TIMEOUT"}).value_or(3600);
+  opts.fail_fast = fail_fast;
+  opts.max_legs = max_legs;
+  opts.kill_grace = std::chrono::milliseconds(static_cast<long long>(kill_grace * 1000));
+  char cwd[4096];
+  opts.cwd = ::getcwd(cwd, sizeof cwd) ? cwd : "";
+  opts.base_env = g.environ_list;
+  opts.command_line = g.command_line;
+  return opts;
+}
+
+std::unique_ptr<Reporter> run_reporter(const Globals& g, bool json) {
+  ReportMode mode = json || g.json ? ReportMode::Json
+                    : g.quiet      ? ReportMode::Quiet
+                    : ::isatty(STDOUT_FILENO) ? ReportMode::Terminal
+                                              : ReportMode::Plain;
+  return make_reporter(mode, stdout, mode == ReportMode::Terminal && g.color_stdout());
+}
+
 int run_command(Globals& g, const RunArgs& a, const ReleaseHooks* hooks) {
   DiagnosticList diags;
   auto chosen = choose_workflow(g, a.target, a.name, diags);
@@ -239,30 +267,12 @@ int run_command(Globals& g, const RunArgs& a, const ReleaseHooks* hooks) {
     slot = std::move(*got);
   }
 
-  RunOptions opts;
+  RunOptions opts = base_run_options(g, w, a.jobs, a.timeout, a.kill_grace, a.max_legs, a.fail_fast);
   opts.logical_date = hooks ? hooks->logical_date : "";
   opts.release_type = release_type;
-  opts.max_parallel = a.jobs > 0 ? a.jobs
-                      : w.max_job_parallel ? *w.max_job_parallel
-                      : env_int(g, {"WF_MAX_JOB_PARALLEL", "WORKFLOW_CORE_MAX_JOB_PARALLEL"})
-                          .value_or(std::max(1u, std::thread::hardware_concurrency()));
-  opts.timeout_seconds = a.timeout ? *a.timeout
-                         : w.timeout ? *w.timeout
-                         : env_int(g, {"WF_TIMEOUT", "WORKFLOW_CORE_TIMEOUT"}).value_or(3600);
-  opts.fail_fast = a.fail_fast;
-  opts.max_legs = a.max_legs;
   opts.only_jobs = a.only;
   opts.exclude_jobs = a.exclude;
-  opts.kill_grace = std::chrono::milliseconds(static_cast<long long>(a.kill_grace * 1000));
-  char cwd[4096];
-  opts.cwd = ::getcwd(cwd, sizeof cwd) ? cwd : "";
-  opts.base_env = g.environ_list;
-  opts.command_line = g.command_line;
-
-  ReportMode mode = a.json || g.json ? ReportMode::Json : g.quiet ? ReportMode::Quiet
-                    : ::isatty(STDOUT_FILENO)       ? ReportMode::Terminal
-                                                    : ReportMode::Plain;
-  auto reporter = make_reporter(mode, stdout, mode == ReportMode::Terminal && g.color_stdout());
+  auto reporter = run_reporter(g, a.json);
   const std::string* text = diags.source(w.file);
   install_signal_handlers();
   spdlog::debug("max parallel {}, timeout {}s, kill grace {}ms", opts.max_parallel, opts.timeout_seconds.value_or(0),
