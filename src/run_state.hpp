@@ -40,6 +40,75 @@ struct RetryPolicy {
 };
 Result<RetryPolicy> parse_retry(const Json& value);
 
+struct Instance;
+struct Nest;
+
+// One stage list while it runs: the job's own stages (the instance's root frame), or one
+// branch, item, loop or case of a nested stage. Holds the stage in flight.
+struct Frame {
+  Instance* in = nullptr;
+  Frame* parent = nullptr;                 // null for the root frame
+  const std::vector<Stage>* list = nullptr;
+  std::string label;                       // nested frames: "branch a", "item 0", "loop 2", "case x"
+  std::int64_t parent_stage_id = 0;        // nested frames: the nested stage's row
+  Json scope = Json::object();             // item, loop, branch, case for this list
+  std::size_t next_stage = 0;
+  bool failed = false;  // a stage failed (not continue-on-error)
+  bool cancelled = false;
+  bool done = false;    // nested frames: every stage ran
+  Error error;
+  Json stages = Json::object();  // the stages namespace of this list
+  // The stage in flight.
+  bool in_stage = false;
+  StageRecord stage;
+  std::string stage_name;
+  Clock::time_point stage_started;
+  std::optional<Clock::time_point> stage_deadline;  // the stage's own timeout or an outer one
+  std::optional<ProcessId> pid;
+  std::optional<Clock::time_point> timer;  // sleep end, retry delay end, job retry delay end
+  bool timer_is_retry = false;
+  bool timer_is_deadline = false;  // a sleep cut short by a timeout
+  bool timer_is_job_retry = false;
+  bool stage_timed_by_job = false;
+  std::string output_file;
+  std::string trigger_run;  // trigger stages: the child run id
+  bool failed_inside = false;  // a nested stage failed because a stage inside it failed
+  bool collected = false;      // nested frames: the nested stage has taken its result
+  std::string cancel_reason;   // why this frame was cancelled (a sibling failed, ...)
+  int retries_done = 0;
+  std::vector<std::string> last_tail;  // output tail of the stage that just failed
+  std::string pending_out, pending_err;  // output not yet written to the state file
+  std::unique_ptr<Nest> nest;  // a nested stage in flight
+
+  Frame();
+  ~Frame();
+  const Stage& current() const { return (*list)[next_stage]; }
+};
+
+// A nested stage in flight (parallel, foreach, until, case): the frames it runs.
+struct Nest {
+  StageKind kind = StageKind::Empty;
+  std::vector<std::unique_ptr<Frame>> children;  // started, in start order
+  std::vector<std::string> labels;   // frames still to start (foreach, parallel, case)
+  std::vector<Json> scopes;
+  std::vector<const std::vector<Stage>*> lists;
+  std::vector<std::string> keys;     // result keys of those frames
+  std::size_t next = 0;
+  int max_running = 1;
+  int running = 0;
+  bool stop = false;  // a child failed or the stage is cancelled: start no more
+  Error error;        // why the nested stage failed
+  Json results = Json::object();
+  Json outputs = Json::object();
+  // until
+  int loop = 0;
+  int max_loop = 10;
+  Json item;
+};
+
+inline Frame::Frame() = default;
+inline Frame::~Frame() = default;
+
 // One job instance (a job, or one matrix leg) while it runs.
 struct Instance {
   int job = -1;
@@ -48,29 +117,10 @@ struct Instance {
   JobInstanceRecord rec;
   Clock::time_point started;
   std::optional<Clock::time_point> deadline;  // job timeout
-  std::size_t next_stage = 0;
-  bool failed = false;  // a stage failed (not continue-on-error)
-  bool cancelled = false;
-  Error error;
-  Json stages = Json::object();  // the stages namespace
   Json merged = Json::object();  // merged stage outputs
   std::map<std::string, std::string> env;  // base + workflow + job env + WF_MATRIX_*
   Json env_json = Json::object();          // the `env` namespace
-  // The stage in flight.
-  bool in_stage = false;
-  StageRecord stage;
-  std::string stage_name;
-  Clock::time_point stage_started;
-  std::optional<ProcessId> pid;
-  std::optional<Clock::time_point> timer;  // sleep end, retry delay end, job retry delay end
-  bool timer_is_retry = false;
-  bool timer_is_deadline = false;  // a sleep cut short by a timeout
-  bool timer_is_job_retry = false;
-  bool stage_timed_by_job = false;
-  std::string output_file;
-  int retries_done = 0;
-  std::vector<std::string> last_tail;  // output tail of the stage that just failed
-  std::string pending_out, pending_err;  // output not yet written to the state file
+  Frame root;
 };
 
 // A job that was decided to run: its legs and how many run.
@@ -110,7 +160,7 @@ class Run {
   // --- expression scope ---
   Json base_vars() const;
   Json job_vars(int job) const;
-  Json stage_vars(const Instance& in) const;
+  Json stage_vars(const Frame& f) const;
   Result<Json> render(const Text& t, const Json& vars, bool any_failed = false) const;
   Result<std::string> render_string(const Text& t, const Json& vars) const;
   Result<Json> render_json(const Json& value, const Json& vars) const;
@@ -131,17 +181,29 @@ class Run {
 
   // --- stages (stage_runner.cpp) ---
   void advance(Instance& in);
-  bool begin_stage(Instance& in, const Stage& s);  // false: the stage finished at once
-  bool start_process(Instance& in, const Stage& s, const std::function<const Json&()>& vars,
+  bool advance_frame(Frame& f);  // true: the instance finished (and is gone)
+  void begin_stage(Frame& f, const Stage& s);
+  bool start_process(Frame& f, const Stage& s, const std::function<const Json&()>& vars,
                      const std::string& key, std::optional<Clock::time_point> deadline);
   Result<Json> render_lazy(const Text& t, const std::function<const Json&()>& vars) const;
   Result<std::string> render_string_lazy(const Text& t, const std::function<const Json&()>& vars) const;
-  void end_stage(Instance& in, Status st, const Error& err, const Json& outputs, int exit_code);
+  void end_stage(Frame& f, Status st, const Error& err, const Json& outputs, int exit_code);
   void finish_instance(Instance& in);
   void cancel_instance(Instance& in, const std::string& reason, bool immediate);
+  void cancel_frame(Frame& f, const std::string& reason, bool immediate);
   void on_exit(const ProcessExit& e);
-  void on_timer(Instance& in);
-  void flush_logs(Instance& in);
+  void on_timer(Frame& f);
+  void flush_logs(Frame& f);
+  void for_each_frame(Frame& f, const std::function<void(Frame&)>& fn);
+
+  // --- nested stages (nested_stage.cpp) ---
+  bool begin_nested(Frame& f, const Stage& s, const std::function<const Json&()>& vars);  // false: ended at once
+  bool progress_nest(Frame& f);  // true: the nested stage ended
+  void start_child(Frame& f);
+  void child_done(Frame& f, Frame& child);
+  bool start_trigger(Frame& f, const Stage& s, const std::function<const Json&()>& vars,
+                     std::optional<Clock::time_point> deadline);
+  void trigger_exit(Frame& f, const ProcessExit& e);
   Result<RetryPolicy> retry_policy(const Text& t, const Json& vars) const;
   Result<std::pair<std::string, std::string>> resolve_call(const std::string& uses,
                                                            const std::map<std::string, std::string>& env) const;
@@ -171,7 +233,7 @@ class Run {
   std::set<int> active_;  // jobs with legs not started yet, in file order
   std::vector<std::unique_ptr<JobRun>> jobruns_;
   std::vector<std::unique_ptr<Instance>> running_;
-  std::unordered_map<ProcessId, Instance*> by_pid_;
+  std::unordered_map<ProcessId, Frame*> by_pid_;
   int max_parallel_ = 1;
   int jobs_done_ = 0;
   int jobs_total_ = 0;

@@ -170,6 +170,12 @@ CREATE TABLE ticks (
   last_minute INTEGER NOT NULL
 ) WITHOUT ROWID;
 )sql"},
+    // Nested stages (parallel, foreach, until, case): the row of the stage they ran in,
+    // and which branch/item/loop/case they belong to.
+    {3, R"sql(
+ALTER TABLE stages ADD COLUMN parent_id INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE stages ADD COLUMN label TEXT NOT NULL DEFAULT '';
+)sql"},
 };
 static_assert(kApplicationId == 1464217649, "migration 1 writes the application id literally");
 
@@ -259,7 +265,7 @@ JobInstanceRecord read_job(Row& row) {
 // Written by insert and update; the row is identified by id and job_instance_id.
 constexpr const char* kStageFields =
     "stage_index, stage_key, name, attempt, status, exit_code, error_name, error_message, "
-    "outputs, started_at, finished_at, external_id";
+    "outputs, started_at, finished_at, external_id, parent_id, label";
 
 StageRecord read_stage(Row& row) {
   StageRecord s;
@@ -277,6 +283,8 @@ StageRecord read_stage(Row& row) {
   s.started_at = row.int64();
   s.finished_at = row.int64();
   s.external_id = row.text();
+  s.parent_id = row.int64();
+  s.label = row.text();
   return s;
 }
 
@@ -332,7 +340,9 @@ void bind_stage(Query& q, const StageRecord& s) {
       .json(":outputs", s.outputs)
       .integer(":started_at", s.started_at)
       .integer(":finished_at", s.finished_at)
-      .text(":external_id", s.external_id);
+      .text(":external_id", s.external_id)
+      .integer(":parent_id", s.parent_id)
+      .text(":label", s.label);
 }
 
 // mkdir -p; directories we create are private to the user (0700).
@@ -399,14 +409,18 @@ Result<void> RunStore::Impl::connect(int target_version) {
   if (*version < target_version) {
     if (auto r = migrate(target_version); !r) return r;
   }
-  return prepare_statements();
+  return prepare_statements(std::max<std::int64_t>(*version, target_version));
 }
 
 // Prepares the statements of every hot write once for the life of the connection.
-Result<void> RunStore::Impl::prepare_statements() {
+// `schema`: the file's version; older files (opened by tests at an old version) lack the
+// newer stage columns.
+Result<void> RunStore::Impl::prepare_statements(std::int64_t schema) {
   const std::string attempt_columns = std::string(kAttemptKey) + ", " + kAttemptFields;
   const std::string job_columns = std::string("run_id, run_attempt, ") + kJobFields;
-  const std::string stage_columns = std::string("job_instance_id, ") + kStageFields;
+  std::string stage_fields = kStageFields;
+  if (schema < 3) stage_fields = stage_fields.substr(0, stage_fields.find(", parent_id"));
+  const std::string stage_columns = std::string("job_instance_id, ") + stage_fields;
   struct Cached {
     StmtHandle* slot;
     std::string sql;
@@ -425,7 +439,7 @@ Result<void> RunStore::Impl::prepare_statements() {
       {&insert_job, insert_sql("job_instances", job_columns)},
       {&update_job, "UPDATE job_instances SET " + assignments(kJobFields) + " WHERE id = :id"},
       {&insert_stage, insert_sql("stages", stage_columns)},
-      {&update_stage, "UPDATE stages SET " + assignments(kStageFields) + " WHERE id = :id"},
+      {&update_stage, "UPDATE stages SET " + assignments(stage_fields.c_str()) + " WHERE id = :id"},
       {&append_log, insert_sql("logs", "stage_id, stream, at, text")},
   };
   for (const Cached& c : cached) {

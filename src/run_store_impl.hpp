@@ -171,7 +171,7 @@ struct RunStore::Impl {
   Result<void> use_wal();
   Result<std::int64_t> identify();
   Result<void> migrate(int target_version);
-  Result<void> prepare_statements();
+  Result<void> prepare_statements(std::int64_t schema);
   Result<void> prepare_release_statements();  // once, on the first release/audit/tick call
   Result<StmtHandle> prepare(const char* sql, bool cached);
   Result<void> exec(const std::string& sql);

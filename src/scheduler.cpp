@@ -139,12 +139,26 @@ Json Run::job_vars(int job) const {
   return v;
 }
 
-Json Run::stage_vars(const Instance& in) const {
+// The scope of a stage: the job's, the stages before it (in its own list and in the lists
+// around it), and item/loop/branch/case of the nested stages it is in (innermost wins).
+Json Run::stage_vars(const Frame& f) const {
+  const Instance& in = *f.in;
   Json v = job_vars(in.job);
   v["env"] = in.env_json;
-  v["stages"] = in.stages;
   v["matrix"] = in.matrix;
-  v["retry"] = in.retries_done;
+  v["retry"] = f.retries_done;
+  if (!f.parent) {
+    v["stages"] = f.stages;
+    return v;
+  }
+  std::vector<const Frame*> chain;
+  for (const Frame* p = &f; p; p = p->parent) chain.push_back(p);
+  Json stages = Json::object();
+  for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+    for (auto s = (*it)->stages.begin(); s != (*it)->stages.end(); ++s) stages[s.key()] = s.value();
+    for (auto s = (*it)->scope.begin(); s != (*it)->scope.end(); ++s) v[s.key()] = s.value();
+  }
+  v["stages"] = std::move(stages);
   return v;
 }
 
@@ -460,12 +474,15 @@ void Run::start_instance(int job) {
   }
   check_id(store_.insert_job_instance(in->rec), in->rec.id);
   Instance* raw = in.get();
+  raw->root.in = raw;
+  raw->root.list = &j.stages;
   running_.push_back(std::move(in));
   if (!setup_error.message.empty()) {
-    raw->failed = true;
-    raw->error = Error(mask(setup_error.message), setup_error.name.empty() ? "TemplateError" : setup_error.name);
-    raw->next_stage = j.stages.size();
-    failed_stages_.push_back({raw->rec.display_name, "(job)", raw->error.name + ": " + raw->error.message, {}});
+    Frame& f = raw->root;
+    f.failed = true;
+    f.error = Error(mask(setup_error.message), setup_error.name.empty() ? "TemplateError" : setup_error.name);
+    f.next_stage = j.stages.size();
+    failed_stages_.push_back({raw->rec.display_name, "(job)", f.error.name + ": " + f.error.message, {}});
   }
 }
 
@@ -582,7 +599,8 @@ Result<RunOutcome> Run::execute() {
                       : opts_.logical_date;
 
   // The run record comes first: nothing runs before it is committed.
-  run_.id = new_run_id();
+  run_.id = opts_.run_id.empty() ? new_run_id() : opts_.run_id;
+  run_.parent_run_id = opts_.parent_run_id;
   run_.workflow = w_.name;
   run_.file_path = w_.file;
   run_.spec_text = spec_text_;
@@ -659,10 +677,10 @@ Result<RunOutcome> Run::execute() {
   procs_.set_line_callback([this](ProcessId pid, StreamKind k, std::string_view line) {
     auto it = by_pid_.find(pid);
     if (it == by_pid_.end()) return;
-    Instance& in = *it->second;
+    Frame& f = *it->second;
     std::string text = secrets_.empty() ? std::string(line) : mask(std::string(line));
-    rep_.stage_output(in.rec.display_name, in.stage_name, k == StreamKind::Stderr, text);
-    (k == StreamKind::Stderr ? in.pending_err : in.pending_out) += text + "\n";
+    rep_.stage_output(f.in->rec.display_name, f.stage_name, k == StreamKind::Stderr, text);
+    (k == StreamKind::Stderr ? f.pending_err : f.pending_out) += text + "\n";
   });
 
   for (std::size_t i = 0; i < n; ++i) {
@@ -676,17 +694,14 @@ Result<RunOutcome> Run::execute() {
     {
       RunStore::Transaction txn(store_);
       start_ready_jobs();
-      // Advance every instance that is not waiting on a process or timer.
+      // Advance every instance (those waiting on a process or timer return at once).
       for (std::size_t i = 0; i < running_.size();) {
         Instance* in = running_[i].get();
-        if (!in->in_stage) {
-          advance(*in);
-          // advance may have removed it from running_.
-          if (i < running_.size() && running_[i].get() == in) ++i;
-          start_ready_jobs();
-        } else {
-          ++i;
-        }
+        std::size_t before = running_.size();
+        advance(*in);
+        // advance may have removed it from running_.
+        if (i < running_.size() && running_[i].get() == in) ++i;
+        if (running_.size() < before) start_ready_jobs();
       }
       check(txn.commit());
     }
@@ -695,7 +710,9 @@ Result<RunOutcome> Run::execute() {
 
     std::optional<Clock::time_point> until;
     for (const auto& p : running_)
-      if (p->timer && (!until || *p->timer < *until)) until = *p->timer;
+      for_each_frame(p->root, [&](Frame& f) {
+        if (f.timer && (!until || *f.timer < *until)) until = *f.timer;
+      });
     if (deadline_ && !cancelling_ && (!until || *deadline_ < *until)) until = deadline_;
     if (auto every = rep_.tick_interval(); every.count() > 0) {
       auto t = Clock::now() + every;
@@ -717,10 +734,10 @@ Result<RunOutcome> Run::execute() {
     rep_.tick();
     for (const auto& e : exits) on_exit(e);
     auto now = Clock::now();
-    for (std::size_t i = 0; i < running_.size(); ++i) {
-      Instance& in = *running_[i];
-      if (in.timer && *in.timer <= now) on_timer(in);
-    }
+    for (std::size_t i = 0; i < running_.size(); ++i)
+      for_each_frame(running_[i]->root, [&](Frame& f) {
+        if (f.timer && *f.timer <= now) on_timer(f);
+      });
     int cr = cancel_request_count();
     if (cr > seen_cancels) {
       seen_cancels = cr;
@@ -737,7 +754,7 @@ Result<RunOutcome> Run::execute() {
       timed_out_ = true;
       cancel_everything("workflow timeout of " + std::to_string(timeout) + "s reached", false);
     }
-    for (auto& p : running_) flush_logs(*p);
+    for (auto& p : running_) flush_logs(p->root);
     check(txn.commit());
   }
   // Jobs that never became ready (their needs were cut off) count as skipped.

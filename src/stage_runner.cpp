@@ -17,44 +17,57 @@
 namespace wf {
 
 // Runs stages that finish at once until one needs a process or a timer, or the job ends.
-void Run::advance(Instance& in) {
-  const Job& j = w_.jobs[in.job];
-  while (!in.in_stage) {
-    if (in.next_stage >= j.stages.size()) {
-      finish_instance(in);
-      return;
+void Run::advance(Instance& in) { advance_frame(in.root); }
+
+// The same for one stage list; nested stages advance the frames they hold. Returns true
+// when the instance finished (it may be gone).
+bool Run::advance_frame(Frame& f) {
+  while (true) {
+    if (f.in_stage) {
+      if (!f.nest || f.timer || f.pid) return false;  // a process or a timer is in flight
+      if (!progress_nest(f)) return false;
+      continue;
     }
-    if (cancelling_ || in.cancelled) {
-      in.cancelled = true;
-      finish_instance(in);
-      return;
+    if (f.done) return false;
+    if (f.next_stage >= f.list->size() || cancelling_ || f.cancelled) {
+      if (f.next_stage < f.list->size()) f.cancelled = true;
+      if (!f.parent) {
+        finish_instance(*f.in);
+        return true;
+      }
+      f.done = true;
+      return false;
     }
-    const Stage& s = j.stages[in.next_stage];
-    if (begin_stage(in, s)) return;  // a process or timer is in flight
+    begin_stage(f, f.current());
   }
 }
 
-bool Run::begin_stage(Instance& in, const Stage& s) {
-  in.in_stage = true;
-  in.stage = StageRecord();
-  in.stage.job_instance_id = in.rec.id;
-  in.stage.index = static_cast<int>(in.next_stage);
-  in.stage.attempt = in.retries_done + 1;
-  in.stage_started = Clock::now();
-  in.stage.started_at = now_ms();
-  in.pid.reset();
-  in.timer.reset();
-  in.timer_is_retry = false;
-  in.timer_is_deadline = false;
-  in.output_file.clear();
-  in.stage_timed_by_job = false;
+void Run::begin_stage(Frame& f, const Stage& s) {
+  Instance& in = *f.in;
+  f.in_stage = true;
+  f.stage = StageRecord();
+  f.stage.job_instance_id = in.rec.id;
+  f.stage.parent_id = f.parent_stage_id;
+  f.stage.label = f.label;
+  f.stage.index = static_cast<int>(f.next_stage);
+  f.stage.attempt = f.retries_done + 1;
+  f.stage_started = Clock::now();
+  f.stage.started_at = now_ms();
+  f.pid.reset();
+  f.timer.reset();
+  f.timer_is_retry = false;
+  f.timer_is_deadline = false;
+  f.output_file.clear();
+  f.trigger_run.clear();
+  f.stage_timed_by_job = false;
+  f.nest.reset();
 
   // Name and key: `name`/`id` may use matrix expressions only.
   Json vars;
   bool have_vars = false;
   auto vars_ref = [&]() -> const Json& {
     if (!have_vars) {
-      vars = stage_vars(in);
+      vars = stage_vars(f);
       have_vars = true;
     }
     return vars;
@@ -69,12 +82,12 @@ bool Run::begin_stage(Instance& in, const Stage& s) {
     auto r = render_string(*s.id, vars_ref());
     if (r.ok()) key = *r;
   }
-  in.stage.name = name;
-  in.stage.stage_key = key;
-  in.stage_name = name;
+  f.stage.name = name;
+  f.stage.stage_key = key;
+  f.stage_name = f.parent ? f.parent->stage_name + " [" + f.label + "] / " + name : name;
 
   // `if`: a failed job runs only stages whose `if` asks for failure()/always().
-  bool run_it = !in.failed;
+  bool run_it = !f.failed;
   Error err;
   if (s.if_cond) {
     bool status_fn = false;
@@ -85,178 +98,172 @@ bool Run::begin_stage(Instance& in, const Stage& s) {
       auto e = Expression::parse(s.if_cond->value, true);
       status_fn = e.ok() && e->calls_status_function();
     }
-    if (!in.failed || status_fn) {
-      EvalContext ctx{&vars_ref(), in.failed, cancelling_};
+    if (!f.failed || status_fn) {
+      EvalContext ctx{&vars_ref(), f.failed, cancelling_};
       auto r = evaluate_condition(s.if_cond->value, ctx);
       if (!r.ok()) err = Error(r.error().message, "TemplateError");
       else run_it = *r;
     }
   }
-  check_id(store_.insert_stage(in.stage), in.stage.id);
-  if (!err.message.empty()) {
-    end_stage(in, Status::Failed, err, Json::object(), -1);
-    return false;
-  }
-  if (!run_it) {
-    end_stage(in, Status::Skip, Error(), Json::object(), -1);
-    return false;
-  }
-  rep_.stage_started(in.rec.display_name, name);
+  check_id(store_.insert_stage(f.stage), f.stage.id);
+  if (!err.message.empty()) return end_stage(f, Status::Failed, err, Json::object(), -1);
+  if (!run_it) return end_stage(f, Status::Skip, Error(), Json::object(), -1);
+  rep_.stage_started(in.rec.display_name, f.stage_name);
 
-  // Stage timeout and the job's deadline.
+  // Stage timeout, and the deadlines of the job and of the nested stages around it.
   std::optional<Clock::time_point> deadline = in.deadline;
+  for (const Frame* p = f.parent; p; p = p->parent)
+    if (p->stage_deadline && (!deadline || *p->stage_deadline < *deadline)) deadline = p->stage_deadline;
   if (s.timeout) {
     auto r = render_lazy(*s.timeout, vars_ref);
     Result<double> secs = r.ok() ? to_seconds(*r, "stage timeout") : Result<double>(r.error());
-    if (!secs.ok()) {
-      end_stage(in, Status::Failed, secs.error(), Json::object(), -1);
-      return false;
-    }
+    if (!secs.ok()) return end_stage(f, Status::Failed, secs.error(), Json::object(), -1);
     if (*secs > 0) {
-      auto d = in.stage_started + std::chrono::milliseconds(static_cast<long long>(*secs * 1000));
+      auto d = f.stage_started + std::chrono::milliseconds(static_cast<long long>(*secs * 1000));
       if (!deadline || d < *deadline) deadline = d;
     }
   }
-  in.stage_timed_by_job = deadline && in.deadline && *deadline == *in.deadline;
+  f.stage_deadline = deadline;
+  f.stage_timed_by_job = deadline && in.deadline && *deadline == *in.deadline;
 
   switch (s.kind) {
     case StageKind::Empty: {
       if (s.echo) {
         auto r = render_string_lazy(*s.echo, vars_ref);
-        if (!r.ok()) {
-          end_stage(in, Status::Failed, r.error(), Json::object(), -1);
-          return false;
-        }
+        if (!r.ok()) return end_stage(f, Status::Failed, r.error(), Json::object(), -1);
         std::string msg = mask(*r);
-        LogChunk c{in.stage.id, LogStream::Stdout, now_ms(), msg + "\n"};
+        LogChunk c{f.stage.id, LogStream::Stdout, now_ms(), msg + "\n"};
         check(store_.append_log(c));
         std::istringstream lines(msg);
         std::string line;
-        while (std::getline(lines, line)) rep_.stage_output(in.rec.display_name, name, false, line);
+        while (std::getline(lines, line)) rep_.stage_output(in.rec.display_name, f.stage_name, false, line);
       }
       double secs = 0;
       if (s.sleep) {
         auto r = render_lazy(*s.sleep, vars_ref);
         Result<double> sr = r.ok() ? to_seconds(*r, "sleep") : Result<double>(r.error());
-        if (!sr.ok()) {
-          end_stage(in, Status::Failed, sr.error(), Json::object(), -1);
-          return false;
-        }
+        if (!sr.ok()) return end_stage(f, Status::Failed, sr.error(), Json::object(), -1);
         secs = *sr;
       }
       if (secs > 0) {
-        in.timer = Clock::now() + std::chrono::microseconds(static_cast<long long>(secs * 1e6));
-        in.timer_is_deadline = deadline && *deadline < *in.timer;
-        if (in.timer_is_deadline) in.timer = *deadline;
-        return true;
+        f.timer = Clock::now() + std::chrono::microseconds(static_cast<long long>(secs * 1e6));
+        f.timer_is_deadline = deadline && *deadline < *f.timer;
+        if (f.timer_is_deadline) f.timer = *deadline;
+        return;
       }
-      end_stage(in, Status::Success, Error(), Json::object(), -1);
-      return false;
+      return end_stage(f, Status::Success, Error(), Json::object(), -1);
     }
     case StageKind::Raise: {
       auto r = render_string_lazy(s.raise, vars_ref);
       Error e = r.ok() ? Error(*r, "StageError") : r.error();
-      end_stage(in, Status::Failed, e, Json::object(), -1);
-      return false;
+      return end_stage(f, Status::Failed, e, Json::object(), -1);
     }
     case StageKind::Bash:
     case StageKind::Python:
     case StageKind::Call:
-      return start_process(in, s, vars_ref, key, deadline);
-    default: {
-      end_stage(in, Status::Failed,
-                Error(to_string(s.kind) + " stages are not supported by this version of wf", "StageError"),
-                Json::object(), -1);
-      return false;
-    }
+      start_process(f, s, vars_ref, key, deadline);
+      return;
+    case StageKind::Trigger:
+      start_trigger(f, s, vars_ref, deadline);
+      return;
+    case StageKind::Parallel:
+    case StageKind::Foreach:
+    case StageKind::Until:
+    case StageKind::Case:
+      begin_nested(f, s, vars_ref);
+      return;
   }
 }
 
-// Records the end of the stage in flight and decides what the job does next.
-void Run::end_stage(Instance& in, Status st, const Error& err_in, const Json& outputs_in, int exit_code) {
-  const Job& j = w_.jobs[in.job];
-  const Stage& s = j.stages[in.next_stage];
+// Records the end of the stage in flight and decides what the stage list does next.
+void Run::end_stage(Frame& f, Status st, const Error& err_in, const Json& outputs_in, int exit_code) {
+  Instance& in = *f.in;
+  const Stage& s = f.current();
   Error err = err_in;
   err.message = mask(err.message);
   Json outputs = mask(outputs_in);
-  in.stage.status = st;
-  in.stage.exit_code = exit_code;
-  in.stage.error_name = st == Status::Failed || st == Status::Cancel ? err.name : "";
-  in.stage.error_message = st == Status::Failed || st == Status::Cancel ? err.message : "";
-  in.stage.outputs = outputs;
-  in.stage.finished_at = now_ms();
-  check(store_.update_stage(in.stage));
-  in.in_stage = false;
-  in.pid.reset();
-  in.timer.reset();
+  f.stage.status = st;
+  f.stage.exit_code = exit_code;
+  f.stage.error_name = st == Status::Failed || st == Status::Cancel ? err.name : "";
+  f.stage.error_message = st == Status::Failed || st == Status::Cancel ? err.message : "";
+  f.stage.outputs = outputs;
+  f.stage.finished_at = now_ms();
+  check(store_.update_stage(f.stage));
+  f.in_stage = false;
+  f.pid.reset();
+  f.timer.reset();
+  f.nest.reset();
 
   // Retry the stage after a failure (FORMAT §5.5).
-  if (st == Status::Failed && s.retry && !cancelling_) {
-    auto policy = retry_policy(*s.retry, stage_vars(in));
-    if (policy.ok() && in.retries_done < policy->count) {
-      ++in.retries_done;
-      rep_.stage_finished({in.rec.display_name, in.stage_name, st, seconds_since(in.stage_started),
+  if (st == Status::Failed && s.retry && !cancelling_ && !f.cancelled) {
+    auto policy = retry_policy(*s.retry, stage_vars(f));
+    if (policy.ok() && f.retries_done < policy->count) {
+      ++f.retries_done;
+      rep_.stage_finished({in.rec.display_name, f.stage_name, st, seconds_since(f.stage_started),
                            err.name + ": " + err.message + " (retrying)"});
-      in.in_stage = true;
-      in.timer_is_retry = true;
-      in.timer = Clock::now() + std::chrono::microseconds(static_cast<long long>(policy->delay_before(in.retries_done) * 1e6));
+      f.in_stage = true;
+      f.timer_is_retry = true;
+      f.timer = Clock::now() + std::chrono::microseconds(static_cast<long long>(policy->delay_before(f.retries_done) * 1e6));
       return;
     }
     if (!policy.ok()) err = Error(mask(policy.error().message), policy.error().name);
   }
 
-  std::string key = in.stage.stage_key;
+  std::string key = f.stage.stage_key;
   Json errors = Json::object();
-  if (!in.stage.error_name.empty()) errors = {{"name", err.name}, {"message", err.message}};
-  in.stages[key] = {{"status", to_string(st)}, {"outputs", outputs}, {"errors", errors}};
-  if (st == Status::Success)
+  if (!f.stage.error_name.empty()) errors = {{"name", err.name}, {"message", err.message}};
+  f.stages[key] = {{"status", to_string(st)}, {"outputs", outputs}, {"errors", errors}};
+  if (st == Status::Success && !f.parent)
     for (auto it = outputs.begin(); it != outputs.end(); ++it) in.merged[it.key()] = it.value();
   if (st != Status::Skip || s.if_cond)
-    rep_.stage_finished({in.rec.display_name, in.stage_name, st, st == Status::Skip ? 0 : seconds_since(in.stage_started),
-                         in.stage.error_name.empty() ? "" : err.name + ": " + err.message});
-  if (st == Status::Failed)
-    failed_stages_.push_back({in.rec.display_name, in.stage_name,
+    rep_.stage_finished({in.rec.display_name, f.stage_name, st, st == Status::Skip ? 0 : seconds_since(f.stage_started),
+                         f.stage.error_name.empty() ? "" : err.name + ": " + err.message});
+  // A nested stage that failed because one of its stages failed: that stage is the one listed.
+  if (st == Status::Failed && !f.failed_inside)
+    failed_stages_.push_back({in.rec.display_name, f.stage_name,
                               err.name + ": " + err.message + (s.continue_on_error ? " (continue-on-error)" : ""),
-                              std::move(in.last_tail)});
-  in.last_tail.clear();
+                              std::move(f.last_tail)});
+  f.last_tail.clear();
+  f.failed_inside = false;
   if (st == Status::Failed && !s.continue_on_error) {
-    if (!in.failed) in.error = err;
-    in.failed = true;
+    if (!f.failed) f.error = err;
+    f.failed = true;
   }
-  if (st == Status::Cancel) in.cancelled = true;
-  in.retries_done = 0;
-  ++in.next_stage;
+  if (st == Status::Cancel) f.cancelled = true;
+  f.retries_done = 0;
+  ++f.next_stage;
 }
 
 void Run::finish_instance(Instance& in) {
   const Job& j = w_.jobs[in.job];
+  Frame& f = in.root;
   Json outputs = in.merged;
-  if (j.outputs && !in.failed && !in.cancelled) {
+  if (j.outputs && !f.failed && !f.cancelled) {
     outputs = Json::object();
-    Json vars = stage_vars(in);
+    Json vars = stage_vars(f);
     for (const auto& [k, t] : *j.outputs) {
       auto r = render(t, vars);
       if (!r.ok()) {
-        in.failed = true;
-        in.error = Error(mask(r.error().message), "TemplateError");
-        failed_stages_.push_back({j.name, "outputs." + k, "TemplateError: " + in.error.message, {}});
+        f.failed = true;
+        f.error = Error(mask(r.error().message), "TemplateError");
+        failed_stages_.push_back({j.name, "outputs." + k, "TemplateError: " + f.error.message, {}});
         break;
       }
       outputs[k] = *r;
     }
     outputs = mask(outputs);
   }
-  Status st = in.failed ? Status::Failed : in.cancelled ? Status::Cancel : Status::Success;
+  Status st = f.failed ? Status::Failed : f.cancelled ? Status::Cancel : Status::Success;
   in.rec.status = st;
   in.rec.outputs = outputs;
-  in.rec.error_name = in.failed || in.cancelled ? (in.error.name.empty() && in.cancelled ? "CancelError" : in.error.name) : "";
-  in.rec.error_message = in.failed || in.cancelled ? (in.error.message.empty() && in.cancelled ? cancel_reason_ : in.error.message) : "";
+  in.rec.error_name = f.failed || f.cancelled ? (f.error.name.empty() && f.cancelled ? "CancelError" : f.error.name) : "";
+  in.rec.error_message = f.failed || f.cancelled ? (f.error.message.empty() && f.cancelled ? cancel_reason_ : f.error.message) : "";
   in.rec.finished_at = now_ms();
   check(store_.update_job_instance(in.rec));
 
   // Job retry: the whole instance again, as a new attempt of the same leg.
   if (st == Status::Failed && j.retry && !cancelling_) {
-    Json vars = stage_vars(in);
+    Json vars = stage_vars(f);
     auto policy = retry_policy(*j.retry, vars);
     if (policy.ok() && in.rec.job_attempt <= policy->count) {
       double delay = policy->delay_before(in.rec.job_attempt);
@@ -265,7 +272,7 @@ void Run::finish_instance(Instance& in) {
       int attempt = in.rec.job_attempt + 1;
       // This attempt's failures are in the store; the summary shows only what failed in the end.
       failed_stages_.erase(std::remove_if(failed_stages_.begin(), failed_stages_.end(),
-                                          [&](const FailedStage& f) { return f.job == in.rec.display_name; }),
+                                          [&](const FailedStage& fs) { return fs.job == in.rec.display_name; }),
                            failed_stages_.end());
       in.rec.id = 0;
       in.rec.status = Status::Wait;
@@ -276,16 +283,16 @@ void Run::finish_instance(Instance& in) {
       in.rec.started_at = now_ms();
       in.rec.finished_at = 0;
       check_id(store_.insert_job_instance(in.rec), in.rec.id);
-      in.next_stage = 0;
-      in.failed = false;
-      in.cancelled = false;
-      in.error = Error();
-      in.stages = Json::object();
+      f.next_stage = 0;
+      f.failed = false;
+      f.cancelled = false;
+      f.error = Error();
+      f.stages = Json::object();
       in.merged = Json::object();
-      in.retries_done = 0;
-      in.in_stage = true;  // waits for the timer, not for advance()
-      in.timer_is_job_retry = true;
-      in.timer = Clock::now() + std::chrono::microseconds(static_cast<long long>(delay * 1e6));
+      f.retries_done = 0;
+      f.in_stage = true;  // waits for the timer, not for advance()
+      f.timer_is_job_retry = true;
+      f.timer = Clock::now() + std::chrono::microseconds(static_cast<long long>(delay * 1e6));
       return;
     }
   }
@@ -294,7 +301,7 @@ void Run::finish_instance(Instance& in) {
              in.rec.error_name.empty() ? "" : in.rec.error_name + ": " + in.rec.error_message};
   job_events_.push_back(e);
   rep_.job_finished(e);
-  Json jr = {{"status", to_string(st)}, {"outputs", outputs}, {"stages", in.stages}};
+  Json jr = {{"status", to_string(st)}, {"outputs", outputs}, {"stages", in.root.stages}};
   if (!in.matrix.empty()) jr["matrix"] = mask(in.matrix);
   if (!in.rec.error_name.empty()) jr["errors"] = {{"name", in.rec.error_name}, {"message", in.rec.error_message}};
   result_jobs_[in.rec.display_name] = jr;
@@ -309,26 +316,27 @@ void Run::finish_instance(Instance& in) {
 void Run::on_exit(const ProcessExit& e) {
   auto it = by_pid_.find(e.id);
   if (it == by_pid_.end()) return;
-  Instance& in = *it->second;
+  Frame& f = *it->second;
   by_pid_.erase(it);
+  if (f.current().kind == StageKind::Trigger) return trigger_exit(f, e);
   std::string out = mask(e.out), errtext = mask(e.err);
-  flush_logs(in);
+  flush_logs(f);
   Json outputs = Json::object();
-  if (!in.output_file.empty()) {
-    std::ifstream f(in.output_file, std::ios::binary);
-    if (f) {
+  if (!f.output_file.empty()) {
+    std::ifstream file(f.output_file, std::ios::binary);
+    if (file) {
       std::stringstream ss;
-      ss << f.rdbuf();
+      ss << file.rdbuf();
       outputs = parse_output_file(ss.str());
-      f.close();
-      ::unlink(in.output_file.c_str());
+      file.close();
+      ::unlink(f.output_file.c_str());
     }
-    ::unlink((tmp_dir_ + "/" + std::to_string(in.stage.id) + ".script").c_str());
+    ::unlink((tmp_dir_ + "/" + std::to_string(f.stage.id) + ".script").c_str());
   }
-  const Stage& stage_def = w_.jobs[in.job].stages[in.next_stage];
+  const Stage& stage_def = f.current();
   Error py_error;
   if (stage_def.kind == StageKind::Call) {
-    ::unlink((tmp_dir_ + "/" + std::to_string(in.stage.id) + ".with").c_str());
+    ::unlink((tmp_dir_ + "/" + std::to_string(f.stage.id) + ".with").c_str());
     if (e.spawn_error.empty() && !e.timed_out && !e.cancelled && e.term_signal == 0 && e.exit_code == 0) {
       // The JSON object it printed is its outputs: the whole stdout, or its last line.
       Json printed = Json::parse(e.out, nullptr, false);
@@ -340,15 +348,15 @@ void Run::on_exit(const ProcessExit& e) {
         for (auto it = printed.begin(); it != printed.end(); ++it) outputs[it.key()] = it.value();
       } else {
         std::string shown = last_lines(out, 1).empty() ? "(nothing)" : "'" + last_lines(out, 1).back() + "'";
-        py_error = Error("call '" + in.stage.name + "' printed no JSON object on stdout; its last line was " + shown,
+        py_error = Error("call '" + f.stage.name + "' printed no JSON object on stdout; its last line was " + shown,
                          "CallError");
       }
     }
   } else if (stage_def.kind == StageKind::Python) {
-    std::string base = tmp_dir_ + "/" + std::to_string(in.stage.id);
-    std::ifstream f(base + ".pyout", std::ios::binary);
-    if (f) {
-      Json r = Json::parse(f, nullptr, false);
+    std::string base = tmp_dir_ + "/" + std::to_string(f.stage.id);
+    std::ifstream file(base + ".pyout", std::ios::binary);
+    if (file) {
+      Json r = Json::parse(file, nullptr, false);
       if (r.is_object() && r.contains("outputs") && r["outputs"].is_object())
         for (auto it = r["outputs"].begin(); it != r["outputs"].end(); ++it) outputs[it.key()] = it.value();
       if (r.is_object() && r.contains("error") && r["error"].is_object())
@@ -371,11 +379,12 @@ void Run::on_exit(const ProcessExit& e) {
     err = Error(e.spawn_error, "StageError");
   } else if (e.timed_out) {
     st = Status::Failed;
-    err = Error(std::string(in.stage_timed_by_job ? "job" : "stage") + " timed out; the process group was killed",
+    err = Error(std::string(f.stage_timed_by_job ? "job" : "stage") + " timed out; the process group was killed",
                 "TimeoutError");
   } else if (e.cancelled) {
     st = Status::Cancel;
-    err = Error(cancel_reason_.empty() ? "cancelled" : cancel_reason_, timed_out_ ? "TimeoutError" : "CancelError");
+    const std::string& why = !f.cancel_reason.empty() ? f.cancel_reason : cancel_reason_;
+    err = Error(why.empty() ? "cancelled" : why, timed_out_ ? "TimeoutError" : "CancelError");
   } else if (e.term_signal != 0) {
     st = Status::Failed;
     err = Error("killed by signal " + std::to_string(e.term_signal) + " (" + strsignal(e.term_signal) + ")",
@@ -390,62 +399,82 @@ void Run::on_exit(const ProcessExit& e) {
     }
     err = Error(msg, stage_def.kind == StageKind::Bash ? "ShellError" : stage_def.kind == StageKind::Call ? "CallError" : "StageError");
   }
-  if (st == Status::Failed) in.last_tail = last_lines(out + errtext, 20);
-  end_stage(in, st, err, outputs, e.spawn_error.empty() && e.term_signal == 0 ? e.exit_code : -1);
+  if (st == Status::Failed) f.last_tail = last_lines(out + errtext, 20);
+  end_stage(f, st, err, outputs, e.spawn_error.empty() && e.term_signal == 0 ? e.exit_code : -1);
 }
 
-void Run::on_timer(Instance& in) {
-  in.timer.reset();
-  if (in.timer_is_job_retry) {
-    in.timer_is_job_retry = false;
-    in.in_stage = false;
+void Run::on_timer(Frame& f) {
+  Instance& in = *f.in;
+  f.timer.reset();
+  if (f.timer_is_job_retry) {
+    f.timer_is_job_retry = false;
+    f.in_stage = false;
     in.started = Clock::now();
     const Job& j = w_.jobs[in.job];
     if (in.deadline && j.timeout) {
-      Json vars = stage_vars(in);
+      Json vars = stage_vars(f);
       auto r = render(*j.timeout, vars);
       auto secs = r.ok() ? to_seconds(*r, "job timeout") : Result<double>(r.error());
       if (secs.ok() && *secs > 0) in.deadline = in.started + std::chrono::milliseconds(static_cast<long long>(*secs * 1000));
     }
     return;  // advance() starts the first stage again
   }
-  if (in.timer_is_retry) {
-    in.in_stage = false;
-    in.timer_is_retry = false;
+  if (f.timer_is_retry) {
+    f.in_stage = false;
+    f.timer_is_retry = false;
     return;  // advance() starts the stage again
   }
-  if (in.timer_is_deadline) {
-    Error e(std::string(in.stage_timed_by_job ? "job" : "stage") + " timed out", "TimeoutError");
-    end_stage(in, Status::Failed, e, Json::object(), -1);
+  if (f.timer_is_deadline) {
+    Error e(std::string(f.stage_timed_by_job ? "job" : "stage") + " timed out", "TimeoutError");
+    end_stage(f, Status::Failed, e, Json::object(), -1);
     return;
   }
-  end_stage(in, Status::Success, Error(), Json::object(), -1);
+  end_stage(f, Status::Success, Error(), Json::object(), -1);
 }
 
 // Writes the output lines gathered since the last pass.
-void Run::flush_logs(Instance& in) {
-  if (!in.pending_out.empty()) check(store_.append_log({in.stage.id, LogStream::Stdout, now_ms(), in.pending_out, 0}));
-  if (!in.pending_err.empty()) check(store_.append_log({in.stage.id, LogStream::Stderr, now_ms(), in.pending_err, 0}));
-  in.pending_out.clear();
-  in.pending_err.clear();
+void Run::flush_logs(Frame& f) {
+  if (!f.pending_out.empty()) check(store_.append_log({f.stage.id, LogStream::Stdout, now_ms(), f.pending_out, 0}));
+  if (!f.pending_err.empty()) check(store_.append_log({f.stage.id, LogStream::Stderr, now_ms(), f.pending_err, 0}));
+  f.pending_out.clear();
+  f.pending_err.clear();
+  if (f.nest)
+    for (auto& c : f.nest->children) flush_logs(*c);
 }
 
-// Stops one instance: its process (if any) is killed and reported by on_exit as CANCEL;
-// a stage waiting on a timer ends now.
+void Run::for_each_frame(Frame& f, const std::function<void(Frame&)>& fn) {
+  fn(f);
+  if (f.nest)
+    for (std::size_t i = 0; i < f.nest->children.size(); ++i) for_each_frame(*f.nest->children[i], fn);
+}
+
+// Stops one instance: its processes (if any) are killed and reported by on_exit as CANCEL;
+// stages waiting on a timer end now; nested stages start nothing more.
 void Run::cancel_instance(Instance& in, const std::string& reason, bool immediate) {
-  in.cancelled = true;
-  if (in.pid) {
-    procs_.cancel(*in.pid, immediate);
+  cancel_frame(in.root, reason, immediate);
+}
+
+void Run::cancel_frame(Frame& f, const std::string& reason, bool immediate) {
+  f.cancelled = true;
+  if (f.cancel_reason.empty()) f.cancel_reason = reason;
+  if (f.pid) {
+    procs_.cancel(*f.pid, immediate);
     return;
   }
-  if (in.in_stage && in.timer) {
-    in.timer.reset();
-    if (in.timer_is_retry || in.timer_is_job_retry) {
-      in.timer_is_retry = in.timer_is_job_retry = false;
-      in.in_stage = false;
-      if (in.stage.id && in.stage.status == Status::Wait) ++in.next_stage;
+  if (f.nest) {
+    f.nest->stop = true;
+    for (auto& c : f.nest->children)
+      if (!c->done) cancel_frame(*c, reason, immediate);
+    if (!f.timer) return;
+  }
+  if (f.in_stage && f.timer) {
+    f.timer.reset();
+    if (f.timer_is_retry || f.timer_is_job_retry) {
+      f.timer_is_retry = f.timer_is_job_retry = false;
+      f.in_stage = false;
+      if (f.stage.id && f.stage.status == Status::Wait) ++f.next_stage;
     } else {
-      end_stage(in, Status::Cancel, Error(reason, timed_out_ ? "TimeoutError" : "CancelError"), Json::object(), -1);
+      end_stage(f, Status::Cancel, Error(reason, timed_out_ ? "TimeoutError" : "CancelError"), Json::object(), -1);
     }
   }
 }
@@ -534,11 +563,12 @@ Result<std::pair<std::string, std::string>> Run::resolve_call(const std::string&
 }
 
 // The process of a bash or python stage: its script, cwd and environment (FORMAT §6).
-bool Run::start_process(Instance& in, const Stage& s, const std::function<const Json&()>& vars,
+bool Run::start_process(Frame& f, const Stage& s, const std::function<const Json&()>& vars,
                         const std::string& key, std::optional<Clock::time_point> deadline) {
+  Instance& in = *f.in;
   const Job& j = w_.jobs[in.job];
   auto failed = [&](const Error& e) {
-    end_stage(in, Status::Failed, e, Json::object(), -1);
+    end_stage(f, Status::Failed, e, Json::object(), -1);
     return false;
   };
   auto script = render_string_lazy(s.kind == StageKind::Python ? s.run : s.kind == StageKind::Call ? s.uses : s.bash, vars);
@@ -567,16 +597,16 @@ bool Run::start_process(Instance& in, const Stage& s, const std::function<const 
       (*v)["env"][k] = *r;
     }
   }
-  std::string base = tmp_dir_ + "/" + std::to_string(in.stage.id);
-  in.output_file = base + ".out";
+  std::string base = tmp_dir_ + "/" + std::to_string(f.stage.id);
+  f.output_file = base + ".out";
   env["WF_RUN_ID"] = run_.id;
   env["WF_WORKFLOW"] = w_.name;
   env["WF_JOB"] = j.name;
   env["WF_STAGE"] = key;
-  env["WF_ATTEMPT"] = std::to_string(in.stage.attempt);
+  env["WF_ATTEMPT"] = std::to_string(f.stage.attempt);
   env["WF_JOB_ATTEMPT"] = std::to_string(in.rec.job_attempt);
   env["WF_RUN_ATTEMPT"] = std::to_string(run_.attempt);
-  env["WF_OUTPUT"] = in.output_file;
+  env["WF_OUTPUT"] = f.output_file;
   env["WF_LOGICAL_DATE"] = logical_date_;
 
   std::vector<std::string> argv;
@@ -595,7 +625,7 @@ bool Run::start_process(Instance& in, const Stage& s, const std::function<const 
   } else if (s.kind == StageKind::Python) {
     auto py_vars = render_json(s.vars, vars());
     if (!py_vars.ok()) return failed(py_vars.error());
-    Json context = {{"attempt", in.stage.attempt}, {"run_id", run_.id}, {"params", params_},
+    Json context = {{"attempt", f.stage.attempt}, {"run_id", run_.id}, {"params", params_},
                     {"matrix", in.matrix},          {"needs", vars().value("needs", Json::object())},
                     {"job_attempt", in.rec.job_attempt}};
     Json input = {{"code", *script}, {"name", "<stage " + key + ">"}, {"vars", py_vars->is_object() ? *py_vars : Json::object()},
@@ -625,12 +655,12 @@ bool Run::start_process(Instance& in, const Stage& s, const std::function<const 
   }
   SpawnSpec spec{std::move(argv), env_list(env), cwd, deadline, stdin_path};
   ProcessId pid = procs_.spawn(spec);
-  in.pid = pid;
-  by_pid_[pid] = &in;
+  f.pid = pid;
+  by_pid_[pid] = &f;
   // Record the process group so that a later wf can stop it if this one dies.
   if (int os_pid = procs_.os_pid(pid); os_pid > 0) {
-    in.stage.external_id = "pid:" + std::to_string(os_pid) + ":" + std::to_string(process_start_ticks(os_pid));
-    check(store_.update_stage(in.stage));
+    f.stage.external_id = "pid:" + std::to_string(os_pid) + ":" + std::to_string(process_start_ticks(os_pid));
+    check(store_.update_stage(f.stage));
   }
   return true;
 }

@@ -162,16 +162,7 @@ class Validator {
     if (j.timeout) check_text(*j.timeout, js);
     if (j.retry) check_text(*j.retry, js);
     if (j.working_directory) check_text(*j.working_directory, js);
-    std::set<std::string> ids;
-    Scope ss = js;
-    for (const auto& s : j.stages) {
-      if (s.id) {
-        if (!ids.insert(s.id->value).second)
-          diags_.error(s.id->pos, "duplicate stage id '" + s.id->value + "' in job '" + j.name + "'");
-      }
-      check_stage(s, ss);
-      if (!s.key().empty()) ss.earlier_stages.insert(s.key());
-    }
+    check_stage_list(j.stages, js, "job '" + j.name + "'");
     if (j.outputs) {
       Scope os = js;
       os.all_stages = true;
@@ -180,16 +171,48 @@ class Validator {
     }
   }
 
-  void check_stage(const Stage& s, const Scope& scope) {
-    if (s.kind != StageKind::Empty && s.kind != StageKind::Bash && s.kind != StageKind::Raise &&
-        s.kind != StageKind::Python && s.kind != StageKind::Call) {
-      static const std::map<StageKind, std::string> keys = {
-          {StageKind::Python, "run"},       {StageKind::Call, "uses"},       {StageKind::Trigger, "trigger"},
-          {StageKind::Parallel, "parallel"}, {StageKind::Foreach, "foreach"}, {StageKind::Until, "until"},
-          {StageKind::Case, "case"}};
-      diags_.error(s.pos, to_string(s.kind) + " stages ('" + keys.at(s.kind) +
-                              ":') are not supported by this version of wf yet");
+  // One stage list: ids unique in it, and each stage sees the ones before it.
+  void check_stage_list(const std::vector<Stage>& stages, const Scope& outer, const std::string& where) {
+    std::set<std::string> ids;
+    Scope ss = outer;
+    for (const auto& s : stages) {
+      if (s.id) {
+        if (!ids.insert(s.id->value).second)
+          diags_.error(s.id->pos, "duplicate stage id '" + s.id->value + "' in " + where);
+      }
+      check_stage(s, ss);
+      if (!s.key().empty()) ss.earlier_stages.insert(s.key());
     }
+  }
+
+  void check_stage(const Stage& s, const Scope& scope) {
+    for (const auto& l : s.lists) {
+      std::string where = s.kind == StageKind::Parallel ? "branch '" + l.label + "'"
+                          : s.kind == StageKind::Case   ? "case '" + l.label + "'"
+                                                        : "stage '" + s.key() + "'";
+      if (l.value_text) check_text(*l.value_text, scope);
+      check_stage_list(l.stages, scope, where);
+    }
+    if (s.kind == StageKind::Trigger) {
+      check_text(s.trigger, scope);
+      check_json(s.trigger_params, s.pos, scope);
+      if (s.trigger.value == w_.name)
+        diags_.error(s.trigger.pos, "trigger cycle: workflow '" + w_.name + "' triggers itself");
+    }
+    if (s.kind == StageKind::Foreach && s.foreach_items.is_string())
+      check_text(Text{s.foreach_items.get<std::string>(), s.foreach_pos}, scope);
+    else if (s.kind == StageKind::Foreach)
+      check_json(s.foreach_items, s.foreach_pos, scope);
+    if (s.kind == StageKind::Until) {
+      Scope us = scope;
+      for (const auto& l : s.lists)
+        for (const auto& inner : l.stages) us.earlier_stages.insert(inner.key());
+      check_condition(s.until, us);
+      check_json(s.until_item, s.pos, scope);
+    }
+    if (s.kind == StageKind::Case) check_text(s.case_value, scope);
+    for (const auto* t : {&s.max_workers, &s.concurrent, &s.max_loop})
+      if (*t) check_text(**t, scope);
     Scope named = scope;
     named.matrix_only = true;
     if (s.name) check_text(*s.name, named);

@@ -682,10 +682,113 @@ class Loader {
         s.with = present(v) ? to_json(v) : Json::object();
         break;
       }
+      case StageKind::Trigger: {
+        if (auto t = text(get(n, "trigger"), "trigger")) s.trigger = *t;
+        else diags_.error(s.pos, "'trigger' must name the workflow to run");
+        YAML::Node v = get(n, "params");
+        if (present(v) && !v.IsMap()) diags_.error(pos(v), "'params' must be a map of param names to values");
+        s.trigger_params = present(v) ? to_json(v) : Json::object();
+        break;
+      }
+      case StageKind::Parallel: {
+        YAML::Node branches = get(n, "parallel");
+        if (!branches.IsMap() || branches.size() == 0) {
+          diags_.error(pos(branches), "'parallel' must be a map of branch names to stage lists");
+          break;
+        }
+        check_duplicate_keys(branches);
+        for (auto it = branches.begin(); it != branches.end(); ++it) {
+          StageList l;
+          l.label = it->first.Scalar();
+          l.pos = pos(it->first);
+          l.stages = stage_list(it->second, "branch '" + l.label + "'", l.pos);
+          s.lists.push_back(std::move(l));
+        }
+        s.max_workers = text(get(n, "max-workers"), "max-workers");
+        break;
+      }
+      case StageKind::Foreach: {
+        YAML::Node items = get(n, "foreach");
+        s.foreach_pos = pos(items);
+        if (items.IsSequence() || (items.IsScalar() && !items.IsNull())) {
+          s.foreach_items = items.IsSequence() ? to_json(items) : Json(items.Scalar());
+        } else {
+          diags_.error(pos(items), "'foreach' must be a list of items or an expression that gives one");
+        }
+        StageList l;
+        l.pos = pos(get(n, "stages"));
+        l.stages = stage_list(get(n, "stages"), "foreach", s.pos);
+        s.lists.push_back(std::move(l));
+        s.concurrent = text(get(n, "concurrent"), "concurrent");
+        s.use_index_as_key = boolean(get(n, "use-index-as-key"), "use-index-as-key").value_or(false);
+        break;
+      }
+      case StageKind::Until: {
+        if (auto t = text(get(n, "until"), "until")) s.until = *t;
+        else diags_.error(s.pos, "'until' must hold the condition that ends the loop");
+        YAML::Node item = get(n, "item");
+        s.until_item = present(item) ? to_json(item) : Json(0);
+        s.max_loop = text(get(n, "max-loop"), "max-loop");
+        StageList l;
+        l.pos = pos(get(n, "stages"));
+        l.stages = stage_list(get(n, "stages"), "until", s.pos);
+        s.lists.push_back(std::move(l));
+        break;
+      }
+      case StageKind::Case: {
+        if (auto t = text(get(n, "case"), "case")) s.case_value = *t;
+        else diags_.error(s.pos, "'case' must hold the value to match");
+        s.skip_not_match = boolean(get(n, "skip-not-match"), "skip-not-match").value_or(false);
+        YAML::Node match = get(n, "match");
+        if (!match.IsSequence()) {
+          diags_.error(pos(present(match) ? match : n),
+                       "'match' must be a list of entries {case: VALUE, stages: [...]} (or {else: [...]})");
+          break;
+        }
+        for (const auto& e : match) {
+          StageList l;
+          l.pos = pos(e);
+          if (!e.IsMap()) {
+            diags_.error(pos(e), "a 'match' entry must be a map {case: VALUE, stages: [...]} or {else: [...]}");
+            continue;
+          }
+          check_duplicate_keys(e, true);
+          if (present(get(e, "else"))) {
+            check_keys(e, {"else"}, "match entry");
+            l.catch_all = true;
+            l.label = "else";
+            l.stages = stage_list(get(e, "else"), "else", l.pos);
+          } else {
+            check_keys(e, {"case", "stages"}, "match entry");
+            YAML::Node c = get(e, "case");
+            if (!present(c) || !c.IsScalar()) {
+              diags_.error(pos(e), "a 'match' entry needs 'case:' with a value (use '_' to match anything)");
+              continue;
+            }
+            l.label = c.Scalar();
+            l.catch_all = l.label == "_";
+            if (l.label.find("${{") != std::string::npos) l.value_text = Text{c.Scalar(), pos(c)};
+            l.value = scalar_to_json(c);
+            l.stages = stage_list(get(e, "stages"), "case '" + l.label + "'", l.pos);
+          }
+          s.lists.push_back(std::move(l));
+        }
+        break;
+      }
       default:
         break;
     }
     return s;
+  }
+
+  std::vector<Stage> stage_list(const YAML::Node& n, const std::string& what, const SourcePos& owner) {
+    std::vector<Stage> out;
+    if (!present(n) || !n.IsSequence()) {
+      diags_.error(n.IsDefined() ? pos(n) : owner, what + ": 'stages' must be a list of stages");
+      return out;
+    }
+    for (const auto& e : n) out.push_back(load_stage(e));
+    return out;
   }
 
   std::string path_;

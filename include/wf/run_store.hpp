@@ -78,6 +78,8 @@ struct StageRecord {
   TimeMs started_at = 0;
   TimeMs finished_at = 0;
   std::string external_id;    // e.g. a Slurm job id (later)
+  std::int64_t parent_id = 0; // nested stages: the parallel/foreach/until/case stage's row
+  std::string label;          // nested stages: "branch a", "item 0", "loop 2", "case x"
 };
 
 // One rerun attempt of a run (attempt 1 is the first run); kept in sync by insert_run and

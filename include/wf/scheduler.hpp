@@ -44,6 +44,12 @@ struct RunOptions {
   std::string cwd;                        // where wf was started (stage default cwd)
   std::vector<std::string> base_env;      // wf's environment, "K=V"
   std::string command_line;
+  // Trigger stages (FORMAT §6): how a child `wf run` is started, and what a child was given.
+  std::string run_id;                     // preset run id (a trigger's child); empty: a new one
+  std::string parent_run_id;
+  std::vector<std::string> trigger_chain; // workflows that triggered this one, outermost first
+  std::string state_dir;
+  std::vector<std::string> conf_dirs;     // --conf of this wf, passed on to children
 };
 
 struct RunOutcome {

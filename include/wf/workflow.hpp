@@ -45,6 +45,19 @@ struct ParamSpec {
 enum class StageKind { Empty, Bash, Raise, Python, Call, Trigger, Parallel, Foreach, Until, Case };
 std::string to_string(StageKind k);
 
+struct Stage;
+
+// A stage list held by a nested stage: a `parallel` branch, the body of `foreach`/`until`,
+// or one `match` entry of a `case` stage.
+struct StageList {
+  std::string label;           // branch name; for case: the entry's value as text
+  Json value;                  // case: the entry's literal value (string/number/bool); else null
+  std::optional<Text> value_text;  // case: the entry's value when it is a template
+  bool catch_all = false;      // case: `case: _` or an `else:` entry
+  std::vector<Stage> stages;
+  SourcePos pos;
+};
+
 struct Stage {
   StageKind kind = StageKind::Empty;
   std::optional<Text> name;
@@ -70,6 +83,21 @@ struct Stage {
   // call stage
   Text uses;
   Json with;  // raw `with:` map (strings may hold templates)
+  // trigger stage: workflow name and its params (raw; strings may hold templates)
+  Text trigger;
+  Json trigger_params;
+  // nested stages: parallel branches, the foreach/until body, case entries
+  std::vector<StageList> lists;
+  std::optional<Text> max_workers;  // parallel
+  Json foreach_items;               // foreach: a list (raw) or a string template
+  SourcePos foreach_pos;
+  std::optional<Text> concurrent;   // foreach
+  bool use_index_as_key = false;    // foreach
+  Text until;                       // until: the condition
+  Json until_item;                  // until: the initial item (raw; default 0)
+  std::optional<Text> max_loop;     // until
+  Text case_value;                  // case
+  bool skip_not_match = false;      // case
   // The whole stage as JSON, for kinds whose keys are not modelled yet (run, uses, ...).
   Json raw;
   SourcePos pos;

@@ -1,5 +1,6 @@
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -150,8 +151,24 @@ RunOptions base_run_options(const Globals& g, const Workflow& w, int jobs, std::
   opts.kill_grace = std::chrono::milliseconds(static_cast<long long>(kill_grace * 1000));
   char cwd[4096];
   opts.cwd = ::getcwd(cwd, sizeof cwd) ? cwd : "";
-  opts.base_env = g.environ_list;
   opts.command_line = g.command_line;
+  // A trigger stage's child (FORMAT §6): the parent hands over the run id, itself and the
+  // chain of workflows above it. These variables are not passed on to stages.
+  opts.run_id = g.env_or("WF_TRIGGER_RUN_ID");
+  opts.parent_run_id = g.env_or("WF_PARENT_RUN_ID");
+  std::string chain = g.env_or("WF_TRIGGER_CHAIN");
+  for (std::size_t start = 0; !chain.empty() && start <= chain.size();) {
+    auto nl = chain.find('\n', start);
+    opts.trigger_chain.push_back(chain.substr(start, nl == std::string::npos ? std::string::npos : nl - start));
+    if (nl == std::string::npos) break;
+    start = nl + 1;
+  }
+  for (const auto& e : g.environ_list)
+    if (e.rfind("WF_TRIGGER_RUN_ID=", 0) != 0 && e.rfind("WF_PARENT_RUN_ID=", 0) != 0 &&
+        e.rfind("WF_TRIGGER_CHAIN=", 0) != 0)
+      opts.base_env.push_back(e);
+  opts.state_dir = state_dir(g);
+  opts.conf_dirs = g.conf;
   return opts;
 }
 
@@ -268,6 +285,11 @@ int run_command(Globals& g, const RunArgs& a, const ReleaseHooks* hooks) {
   }
 
   RunOptions opts = base_run_options(g, w, a.jobs, a.timeout, a.kill_grace, a.max_legs, a.fail_fast);
+  if (std::find(opts.trigger_chain.begin(), opts.trigger_chain.end(), w.name) != opts.trigger_chain.end()) {
+    std::string path;
+    for (const auto& c : opts.trigger_chain) path += c + " -> ";
+    return fail(kUsage, "trigger cycle: " + path + w.name);
+  }
   opts.logical_date = hooks ? hooks->logical_date : "";
   opts.release_type = release_type;
   opts.only_jobs = a.only;

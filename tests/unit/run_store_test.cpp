@@ -200,7 +200,7 @@ TEST_CASE("run store: open creates the directories and a WAL database") {
   std::string dir = tmp / "a/b/state";
   auto store = open_store(dir);
   CHECK(store->path() == dir + "/wf.db");
-  CHECK(RunStore::schema_version() == 2);
+  CHECK(RunStore::schema_version() == 3);
   CHECK(fs::is_regular_file(dir + "/wf.db"));
   struct stat st {};
   REQUIRE(::stat(dir.c_str(), &st) == 0);
@@ -668,7 +668,7 @@ TEST_CASE("run store: a newer schema or a foreign database is refused") {
     auto store = RunStore::open(tmp.path());
     REQUIRE_FALSE(store.ok());
     CHECK(store.error().message ==
-          "state file " + db + " has schema version 99; this wf understands up to 2; upgrade wf");
+          "state file " + db + " has schema version 99; this wf understands up to 3; upgrade wf");
     CHECK(read_bytes(db) == before);
   }
   SUBCASE("another application's database") {
@@ -937,7 +937,7 @@ void check_same(const wf::AuditRecord& a, const wf::AuditRecord& b) {
 
 }  // namespace
 
-TEST_CASE("run store: a version 1 file is migrated to version 2 in place") {
+TEST_CASE("run store: a version 1 file is migrated to the current version in place") {
   TempDir tmp;
   const std::string db = tmp / "wf.db";
   {
@@ -960,17 +960,17 @@ TEST_CASE("run store: a version 1 file is migrated to version 2 in place") {
     REQUIRE(store->insert_audit(sample_audit("build", 60000)).ok());
     REQUIRE(store->set_last_tick("build", 60000).ok());
   }
-  CHECK(header_version(db) == 2);
+  CHECK(header_version(db) == 3);
   {
     // Never migrated backwards; reopening finds everything.
     auto again = RunStore::open_at_version(tmp.path(), 1);
     REQUIRE(again.ok());
     CHECK((*again)->list_audit({}).value().size() == 1);
   }
-  CHECK(header_version(db) == 2);
+  CHECK(header_version(db) == 3);
   auto store = open_store(tmp.path());
   CHECK(store->last_tick("build").value() == std::optional<wf::TimeMs>(60000));
-  CHECK_FALSE(RunStore::open_at_version(tmp.path(), 3).ok());
+  CHECK_FALSE(RunStore::open_at_version(tmp.path(), 4).ok());
   CHECK_FALSE(RunStore::open_at_version(tmp.path(), 0).ok());
 }
 
