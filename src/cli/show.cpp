@@ -1,5 +1,9 @@
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <functional>
+#include <map>
+
 #include "commands.hpp"
 
 namespace wf::cli {
@@ -33,6 +37,13 @@ int show_command(Globals& g, const ShowArgs& a) {
                  {"attempt", s.attempt},     {"status", to_string(s.status)}, {"exit_code", s.exit_code},
                  {"started_at", s.started_at}, {"finished_at", s.finished_at}, {"outputs", s.outputs}};
       if (!s.error_name.empty()) sj["errors"] = {{"name", s.error_name}, {"message", s.error_message}};
+      if (!s.external_id.empty()) sj["external_id"] = s.external_id;
+      if (s.external_id.rfind("run:", 0) == 0) sj["child_run"] = s.external_id.substr(4);
+      sj["row"] = s.id;
+      if (s.parent_id != 0) {
+        sj["parent_row"] = s.parent_id;
+        sj["label"] = s.label;
+      }
       js.push_back(sj);
     }
     Json jj = {{"job", ji.job},           {"name", ji.display_name},     {"run_attempt", ji.run_attempt},
@@ -58,6 +69,7 @@ int show_command(Globals& g, const ShowArgs& a) {
   std::printf("run       %s (attempt %d)\n", run->id.c_str(), run->attempt);
   std::printf("workflow  %s  (%s)\n", run->workflow.c_str(), run->file_path.c_str());
   if (!run->run_name.empty()) std::printf("name      %s\n", run->run_name.c_str());
+  if (!run->parent_run_id.empty()) std::printf("parent    %s (triggered it)\n", run->parent_run_id.c_str());
   std::printf("status    %s", to_string(run->status).c_str());
   if (run->exit_code >= 0) std::printf(" (exit %d)", run->exit_code);
   std::printf("\nstarted   %s, took %s\n", local_time_text(run->started_at).c_str(),
@@ -81,14 +93,39 @@ int show_command(Globals& g, const ShowArgs& a) {
       std::printf("  error: %s: %s\n", jj["errors"]["name"].get<std::string>().c_str(),
                   jj["errors"]["message"].get<std::string>().c_str());
     if (!jj["outputs"].empty()) std::printf("  outputs: %s\n", jj["outputs"].dump().c_str());
-    for (const auto& s : jj["stages"]) {
-      std::printf("  - %-30s %-7s %8s", s["name"].get<std::string>().c_str(), s["status"].get<std::string>().c_str(),
+    // Nested stages (parallel, foreach, until, case) stand indented under the stage they ran
+    // in, grouped by branch/item/loop in the order those started.
+    std::map<std::int64_t, std::vector<const Json*>> children;
+    for (const auto& s : jj["stages"]) children[s.value("parent_row", std::int64_t{0})].push_back(&s);
+    std::vector<std::pair<const Json*, int>> order;
+    std::function<void(std::int64_t, int)> walk = [&](std::int64_t parent, int d) {
+      auto it = children.find(parent);
+      if (it == children.end()) return;
+      std::vector<std::string> labels;
+      for (const Json* s : it->second)
+        if (std::find(labels.begin(), labels.end(), s->value("label", "")) == labels.end())
+          labels.push_back(s->value("label", ""));
+      for (const auto& l : labels)
+        for (const Json* s : it->second)
+          if (s->value("label", "") == l) {
+            order.emplace_back(s, d);
+            walk((*s)["row"].get<std::int64_t>(), d + 1);
+          }
+    };
+    walk(0, 0);
+    for (const auto& [sp, d] : order) {
+      const Json& s = *sp;
+      std::string indent(static_cast<std::size_t>(2 * d), ' ');
+      std::string name = indent + (s.contains("label") ? "[" + s["label"].get<std::string>() + "] " : "") +
+                         s["name"].get<std::string>();
+      std::printf("  - %-30s %-7s %8s", name.c_str(), s["status"].get<std::string>().c_str(),
                   span_text(s["started_at"].get<TimeMs>(), s["finished_at"].get<TimeMs>()).c_str());
       if (s["attempt"].get<int>() > 1) std::printf("  attempt %d", s["attempt"].get<int>());
       if (s["exit_code"].get<int>() >= 0) std::printf("  exit %d", s["exit_code"].get<int>());
+      if (s.contains("child_run")) std::printf("  run %s", s["child_run"].get<std::string>().c_str());
       std::printf("\n");
       if (s.contains("errors"))
-        std::printf("      %s: %s\n", s["errors"]["name"].get<std::string>().c_str(),
+        std::printf("    %s  %s: %s\n", indent.c_str(), s["errors"]["name"].get<std::string>().c_str(),
                     s["errors"]["message"].get<std::string>().c_str());
     }
   }
