@@ -13,6 +13,17 @@ namespace wf {
 
 namespace {
 
+// A word to paste into a shell: as is when plain, else in single quotes.
+std::string paste_word(const std::string& w) {
+  bool plain = !w.empty() && std::all_of(w.begin(), w.end(), [](unsigned char c) {
+    return std::isalnum(c) || std::string_view("_./:=@%+-,").find(static_cast<char>(c)) != std::string_view::npos;
+  });
+  if (plain) return w;
+  std::string q = "'";
+  for (char c : w) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
 std::string clock_now() {
   std::time_t t = std::time(nullptr);
   std::tm tm{};
@@ -106,8 +117,8 @@ class LineReporter : public Reporter {
     std::fprintf(out_, "%s %s\n", clock_now().c_str(), run_status_line(s, color_).c_str());
     if (!s.error.empty()) std::fprintf(out_, "  %s\n", first_line(s.error).c_str());
     for (const auto& f : s.failed)
-      std::fprintf(out_, "  failed: %s/%s — %s\n    see: wf logs %s %s/%s\n", f.job.c_str(), f.stage.c_str(),
-                   first_line(f.error).c_str(), s.run_id.c_str(), f.job.c_str(), f.stage.c_str());
+      std::fprintf(out_, "  failed: %s/%s — %s\n    see: wf logs %s %s\n", f.job.c_str(), f.stage.c_str(),
+                   first_line(f.error).c_str(), s.run_id.c_str(), paste_word(f.job + "/" + f.stage).c_str());
     std::fflush(out_);
   }
 
@@ -269,23 +280,13 @@ class TerminalReporter : public Reporter {
       std::size_t from = f.last_lines.size() > kTailLines ? f.last_lines.size() - kTailLines : 0;
       for (std::size_t i = from; i < f.last_lines.size(); ++i)
         view_.print("  " + std::string(dim()) + "|" + reset() + " " + printable(f.last_lines[i]));
-      view_.print("  see: wf logs " + s.run_id + " " + shell_quote(f.job + "/" + f.stage));
+      view_.print("  see: wf logs " + s.run_id + " " + paste_word(f.job + "/" + f.stage));
     }
     if (shown < s.failed.size())
       view_.print("\n… and " + std::to_string(s.failed.size() - shown) + " more failed stages: wf show " + s.run_id);
     view_.print("");
     if (!s.error.empty()) view_.print(printable(first_line(s.error)));
     view_.print(run_status_line(s, color_));
-  }
-  // A word to paste into a shell: as is when plain, else in single quotes.
-  static std::string shell_quote(const std::string& w) {
-    bool plain = !w.empty() && std::all_of(w.begin(), w.end(), [](unsigned char c) {
-      return std::isalnum(c) || std::string_view("_./:=@%+-,").find(static_cast<char>(c)) != std::string_view::npos;
-    });
-    if (plain) return w;
-    std::string q = "'";
-    for (char c : w) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return q + "'";
   }
   static std::string pad(std::string s, std::size_t cols) {
     auto w = static_cast<std::size_t>(display_width(s));
@@ -327,7 +328,7 @@ class QuietReporter : public Reporter {
     for (const auto& f : s.failed) {
       std::fprintf(out_, "--- %s/%s: %s\n", f.job.c_str(), f.stage.c_str(), f.error.c_str());
       for (const auto& l : f.last_lines) std::fprintf(out_, "    %s\n", l.c_str());
-      std::fprintf(out_, "    (more: wf logs %s %s/%s)\n", s.run_id.c_str(), f.job.c_str(), f.stage.c_str());
+      std::fprintf(out_, "    (more: wf logs %s %s)\n", s.run_id.c_str(), paste_word(f.job + "/" + f.stage).c_str());
     }
     std::fflush(out_);
   }

@@ -18,10 +18,25 @@ struct LogsArgs {
 
 // `wf logs -f`: prints chunks as another wf writes them, `job/stage | line`, until the run
 // is no longer running.
+// Nested stages (parallel, foreach, until, case) are named by their path, as the run printed
+// them: "Route [case else] / Give up". A selector naming a stage also takes the stages inside it.
+struct StageNames {
+  std::map<std::int64_t, std::string> path;
+  std::map<std::int64_t, bool> selected;
+  void add(const StageRecord& s, const std::string& sel) {
+    auto parent = path.find(s.parent_id);
+    bool nested = s.parent_id != 0 && parent != path.end();
+    path[s.id] = nested ? parent->second + " [" + s.label + "] / " + s.name : s.name;
+    selected[s.id] = sel.empty() || s.stage_key == sel || s.name == sel || path[s.id] == sel ||
+                     (nested && selected[s.parent_id]);
+  }
+};
+
 int follow_logs(Globals& g, RunStore& store, const std::string& run_id, int attempt, const std::string& job_sel,
                 const std::string& stage_sel) {
   std::map<std::int64_t, std::pair<std::string, std::string>> names;  // stage id -> job, stage
   std::map<std::int64_t, bool> wanted;
+  StageNames paths;
   std::int64_t last = 0;
   auto refresh_names = [&]() -> Result<void> {
     auto instances = store.job_instances(run_id, attempt);
@@ -30,9 +45,9 @@ int follow_logs(Globals& g, RunStore& store, const std::string& run_id, int atte
       auto stages = store.stages(ji.id);
       if (!stages.ok()) return stages.error();
       for (const auto& s : *stages) {
-        names[s.id] = {ji.display_name, s.name};
-        wanted[s.id] = (job_sel.empty() || ji.job == job_sel || ji.display_name == job_sel) &&
-                       (stage_sel.empty() || s.stage_key == stage_sel || s.name == stage_sel);
+        paths.add(s, stage_sel);
+        names[s.id] = {ji.display_name, paths.path[s.id]};
+        wanted[s.id] = (job_sel.empty() || ji.job == job_sel || ji.display_name == job_sel) && paths.selected[s.id];
       }
     }
     return {};
@@ -91,13 +106,15 @@ int logs_command(Globals& g, const LogsArgs& a) {
     matched_job = true;
     auto stages = (*store)->stages(ji.id);
     if (!stages.ok()) return fail(kState, stages.error().message);
+    StageNames paths;
     for (const auto& s : *stages) {
-      if (!stage_sel.empty() && s.stage_key != stage_sel && s.name != stage_sel) continue;
+      paths.add(s, stage_sel);
+      if (!paths.selected[s.id]) continue;
       matched_stage = true;
       auto chunks = (*store)->logs(s.id);
       if (!chunks.ok()) return fail(kState, chunks.error().message);
       if (chunks->empty()) continue;
-      std::printf("==> %s/%s (attempt %d, %s) <==\n", ji.display_name.c_str(), s.name.c_str(), s.attempt,
+      std::printf("==> %s/%s (attempt %d, %s) <==\n", ji.display_name.c_str(), paths.path[s.id].c_str(), s.attempt,
                   to_string(s.status).c_str());
       for (const auto& c : *chunks) {
         std::fwrite(c.text.data(), 1, c.text.size(), stdout);

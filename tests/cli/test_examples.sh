@@ -25,7 +25,7 @@ jv() {
     ELSE json_extract(v, p) END FROM (SELECT $(sqlq "$1") AS v, $(sqlq "$2") AS p)"
 }
 
-known="call cleanup diamond hello matrix outputs params python raise secret shell trigger-rules"
+known="call case cleanup diamond foreach hello matrix outputs parallel params python raise secret shell trigger trigger-rules until"
 
 # --- every example is known to this test -----------------------------------------------------
 for f in "$EX"/*.yml "$EX"/*.yaml; do
@@ -48,7 +48,7 @@ done
 # --- all of them validate together --------------------------------------------------------------
 wf validate "$EX"
 expect_rc 0 "validate examples/"
-expect_out "ok: 12 workflows in 12 files" "validate examples/"
+expect_out "ok: 18 workflows in 17 files" "validate examples/"
 
 # --- matrix -----------------------------------------------------------------------------------
 wf run "$EX/matrix.yml"
@@ -265,5 +265,49 @@ expect_out "StageError: too many rows: 7 > 5" "raise"
 wf run "$EX/raise.yml" -p limit=10
 expect_rc 0 "raise with a higher limit"
 expect_eq "$(job_status check) $(job_status notify)" "SUCCESS SKIP" "raise with a higher limit"
+
+# --- nested stages: foreach, parallel, until, case ------------------------------------------------
+nested_count() { # STAGE_NAME: nested rows under that stage in the last run
+  sql "SELECT count(*) FROM stages s JOIN stages p ON p.id = s.parent_id JOIN job_instances j ON j.id = p.job_instance_id
+       WHERE j.run_id = '$(last_run_id)' AND p.name = '$1' AND s.status = 'SUCCESS'"
+}
+wf run "$EX/foreach.yml"
+expect_rc 0 "foreach"
+expect_out "pipeline/Process partitions [item west] / Count rows | partition west: 400 rows" "foreach"
+expect_out "pipeline/Merge results | total: 1000 rows in 4 partitions" "foreach merge"
+expect_eq "$(nested_count 'Process partitions')" "4" "foreach: one recorded stage per item"
+expect_eq "$(jv "$(job_outputs pipeline)" '$.total')" '"1000"' "foreach total output"
+wf run "$EX/parallel.yml"
+expect_rc 0 "parallel"
+expect_out "extract/Extract sources [branch orders] / Check orders | orders: 42 rows" "parallel branch scope"
+expect_out "extract/Join | orders=42 customers=7" "parallel join"
+expect_eq "$(nested_count 'Extract sources')" "3" "parallel: branch stages recorded"
+wf run "$EX/until.yml"
+expect_rc 0 "until"
+expect_out "wait-for-service/Ready | healthy after 3 checks" "until"
+expect_eq "$(nested_count 'Poll health')" "3" "until: three loops"
+wf run "$EX/until.yml" -p healthy-after=9
+expect_rc 1 "until past max-loop"
+expect_out "StageError: until: max-loop 5 reached" "until past max-loop"
+wf run "$EX/case.yml"
+expect_rc 0 "case healthy"
+expect_out "processing normally" "case healthy"
+wf run "$EX/case.yml" -p health=degraded
+expect_rc 0 "case degraded"
+expect_out "fallback processing (degraded)" "case degraded"
+expect_no_out "processing normally" "case degraded"
+wf run "$EX/case.yml" -p health=down
+expect_rc 1 "case else"
+expect_eq "$(stage_field process route status)" "FAILED" "case else fails the route stage"
+expect_out "StageError: system is down; not processing" "case else"
+
+# --- trigger ----------------------------------------------------------------------------------
+wf run "$EX/trigger.yml" release -p version=2.1
+expect_rc 0 "trigger"
+parent=$(sql "SELECT id FROM runs WHERE workflow = 'release' ORDER BY created_at DESC LIMIT 1")
+child=$(sql "SELECT id FROM runs WHERE parent_run_id = '$parent'")
+expect_out "ship/Publish | publishing app-2.1.tar.gz (child run $child)" "trigger outputs"
+expect_eq "$(sql "SELECT workflow || ' ' || status || ' ' || json_extract(params, '$.version') FROM runs WHERE id = '$child'")" \
+  "build-and-test SUCCESS 2.1" "trigger child run"
 
 finish
