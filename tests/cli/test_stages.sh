@@ -352,6 +352,44 @@ impatient=$(sql "SELECT id FROM runs WHERE workflow = 'impatient' ORDER BY creat
 expect_eq "$(sql "SELECT status FROM runs WHERE parent_run_id = '$impatient'")" "CANCEL" "the child run was cancelled:"
 expect_eq "$(pgrep -f 'sleep 30' | wc -l | tr -d ' ')" 0 "no stage process left:"
 
+# --- wf cancel reaches nested processes and the child run ---------------------------------------------
+cat > cancel.yml <<'EOF'
+outer:
+  type: Workflow
+  jobs:
+    main:
+      stages:
+        - name: each
+          foreach: [1, 2]
+          concurrent: 2
+          stages: [{name: s, bash: 'sleep 30'}]
+    trig:
+      stages:
+        - {name: sub, trigger: inner}
+inner:
+  type: Workflow
+  jobs:
+    zz:
+      stages: [{name: z, bash: 'sleep 30'}]
+EOF
+"$WF_BIN" run cancel.yml outer --kill-grace 1 > cancel.out 2>&1 &
+bg=$!
+for _ in $(seq 50); do
+  [ "$(sql "SELECT COUNT(*) FROM runs WHERE workflow = 'inner' AND status = 'WAIT'" 2>/dev/null)" = 1 ] && break
+  sleep 0.1
+done
+sleep 0.3
+outer=$(sql "SELECT id FROM runs WHERE workflow = 'outer' ORDER BY created_at DESC LIMIT 1")
+wf cancel "$outer"
+expect_rc 0 "wf cancel:"
+wait "$bg"
+rc=$?
+expect_rc 3 "the cancelled parent:"
+expect_eq "$(sql "SELECT status FROM runs WHERE parent_run_id = '$outer'")" "CANCEL" "the child run was cancelled too:"
+expect_eq "$(sql "SELECT group_concat(s.status) FROM stages s JOIN job_instances j ON j.id = s.job_instance_id
+                  WHERE j.run_id = '$outer' AND s.parent_id != 0")" "CANCEL,CANCEL" "running items cancelled:"
+expect_eq "$(pgrep -f 'sleep 30' | wc -l | tr -d ' ')" 0 "no stage process left:"
+
 # --- validation of nested stages ------------------------------------------------------------------------
 cat > bad.yml <<'EOF'
 bad:
