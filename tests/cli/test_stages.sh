@@ -341,7 +341,7 @@ sleeper:
   type: Workflow
   jobs:
     zz:
-      stages: [{name: z, bash: 'sleep 30'}]
+      stages: [{name: z, bash: 'sleep 37'}]
 EOF
 start=$(date +%s)
 wf run slow.yml impatient --kill-grace 2
@@ -350,7 +350,7 @@ expect_out "TimeoutError: stage timed out; run "
 expect_eq "$(( $(date +%s) - start < 15 ))" 1 "the child did not run to its end:"
 impatient=$(sql "SELECT id FROM runs WHERE workflow = 'impatient' ORDER BY created_at DESC LIMIT 1")
 expect_eq "$(sql "SELECT status FROM runs WHERE parent_run_id = '$impatient'")" "CANCEL" "the child run was cancelled:"
-expect_eq "$(pgrep -f 'sleep 30' | wc -l | tr -d ' ')" 0 "no stage process left:"
+expect_eq "$(pgrep -f 'sleep 37' | wc -l | tr -d ' ')" 0 "no stage process left:"
 
 # --- wf cancel reaches nested processes and the child run ---------------------------------------------
 cat > cancel.yml <<'EOF'
@@ -362,7 +362,7 @@ outer:
         - name: each
           foreach: [1, 2]
           concurrent: 2
-          stages: [{name: s, bash: 'sleep 30'}]
+          stages: [{name: s, bash: 'sleep 37'}]
     trig:
       stages:
         - {name: sub, trigger: inner}
@@ -370,7 +370,7 @@ inner:
   type: Workflow
   jobs:
     zz:
-      stages: [{name: z, bash: 'sleep 30'}]
+      stages: [{name: z, bash: 'sleep 37'}]
 EOF
 "$WF_BIN" run cancel.yml outer --kill-grace 1 > cancel.out 2>&1 &
 bg=$!
@@ -388,7 +388,7 @@ expect_rc 3 "the cancelled parent:"
 expect_eq "$(sql "SELECT status FROM runs WHERE parent_run_id = '$outer'")" "CANCEL" "the child run was cancelled too:"
 expect_eq "$(sql "SELECT group_concat(s.status) FROM stages s JOIN job_instances j ON j.id = s.job_instance_id
                   WHERE j.run_id = '$outer' AND s.parent_id != 0")" "CANCEL,CANCEL" "running items cancelled:"
-expect_eq "$(pgrep -f 'sleep 30' | wc -l | tr -d ' ')" 0 "no stage process left:"
+expect_eq "$(pgrep -f 'sleep 37' | wc -l | tr -d ' ')" 0 "no stage process left:"
 
 # --- validation of nested stages ------------------------------------------------------------------------
 cat > bad.yml <<'EOF'
