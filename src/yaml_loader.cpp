@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <cmath>
@@ -95,6 +96,35 @@ Json scalar_to_json(const YAML::Node& n) {
   return s;
 }
 
+// The entries of one YAML map in order, keys read once. yaml-cpp finds a key by walking the
+// map and building Node objects on the way, which made loading a big file slow.
+struct Fields {
+  struct Entry {
+    bool scalar = false;  // the key is a scalar (else `raw` and `key` are empty)
+    std::string raw;      // the key as written
+    std::string key;      // normalised (hyphen spelling)
+    YAML::Node key_node, value;
+  };
+  std::vector<Entry> entries;
+
+  Fields() = default;
+  explicit Fields(const YAML::Node& map) {
+    if (!map.IsMap()) return;
+    entries.reserve(map.size());
+    for (auto it = map.begin(); it != map.end(); ++it) {
+      Entry e;
+      e.scalar = it->first.IsScalar();
+      if (e.scalar) {
+        e.raw = it->first.Scalar();
+        e.key = normalise_key(e.raw);
+      }
+      e.key_node = it->first;
+      e.value = it->second;
+      entries.push_back(std::move(e));
+    }
+  }
+};
+
 class Loader {
  public:
   Loader(std::string path, const std::string& text, DiagnosticList& diags)
@@ -163,14 +193,14 @@ class Loader {
 
   // `normalise`: the hyphen and underscore spellings of a schema key are the same key.
   void check_duplicate_keys(const YAML::Node& map, bool normalise = false) {
-    std::set<std::string> seen;
-    for (auto it = map.begin(); it != map.end(); ++it) {
-      if (!it->first.IsScalar()) {
-        diags_.error(pos(it->first), "map keys must be plain strings");
+    std::set<std::string_view> seen;
+    for (const auto& e : fields(map).entries) {
+      if (!e.scalar) {
+        diags_.error(pos(e.key_node), "map keys must be plain strings");
         continue;
       }
-      std::string k = normalise ? normalise_key(it->first.Scalar()) : it->first.Scalar();
-      if (!seen.insert(k).second) diags_.error(pos(it->first), "duplicate key '" + it->first.Scalar() + "'");
+      if (!seen.insert(normalise ? std::string_view(e.key) : std::string_view(e.raw)).second)
+        diags_.error(pos(e.key_node), "duplicate key '" + e.raw + "'");
     }
   }
 
@@ -179,35 +209,46 @@ class Loader {
   void check_keys(const YAML::Node& map, const std::vector<std::string>& allowed, const std::string& where,
                   const std::vector<std::string>& hints = {}, bool check_duplicates = true) {
     if (check_duplicates) check_duplicate_keys(map, true);
-    for (auto it = map.begin(); it != map.end(); ++it) {
-      if (!it->first.IsScalar()) continue;
-      const std::string& raw = it->first.Scalar();
+    for (const auto& e : fields(map).entries) {
+      if (!e.scalar) continue;
+      const std::string& raw = e.raw;
       if (is_user_key(raw)) continue;
-      std::string k = normalise_key(raw);
+      const std::string& k = e.key;
       if (std::find(allowed.begin(), allowed.end(), k) != allowed.end()) continue;
       std::string msg = "unknown key '" + raw + "' in " + where;
       if (std::find(hints.begin(), hints.end(), k) != hints.end()) {
-        diags_.error(pos(it->first), msg + "; '" + k + "' belongs to another kind of stage");
+        diags_.error(pos(e.key_node), msg + "; '" + k + "' belongs to another kind of stage");
         continue;
       }
       std::vector<std::string> candidates = allowed;
       candidates.insert(candidates.end(), hints.begin(), hints.end());
       std::string hint = closest_match(k, candidates);
       if (!hint.empty()) msg += "; did you mean '" + hint + "'?";
-      diags_.error(pos(it->first), msg);
+      diags_.error(pos(e.key_node), msg);
     }
   }
 
+  // The entries of `map`, read once per map for the many lookups the loader makes in it.
+  const Fields& fields(const YAML::Node& map) const {
+    for (const auto& [node, f] : fields_cache_)
+      if (node && node->is(map)) return f;
+    // Round robin: the maps being loaded nest (workflow, job, stage, ...) a few levels deep.
+    auto& slot = fields_cache_[fields_next_++ % fields_cache_.size()];
+    slot.first.emplace(map);  // copy-constructed: assigning a YAML::Node would change the node
+    slot.second = Fields(map);
+    return slot.second;
+  }
+
   // The value of `key` in `map`, accepting the underscore spelling too.
-  YAML::Node get(const YAML::Node& map, const std::string& key) const {
-    for (auto it = map.begin(); it != map.end(); ++it)
-      if (it->first.IsScalar() && normalise_key(it->first.Scalar()) == key) return it->second;
+  YAML::Node get(const YAML::Node& map, std::string_view key) const {
+    for (const auto& e : fields(map).entries)
+      if (e.scalar && e.key == key) return e.value;
     return YAML::Node(YAML::NodeType::Undefined);
   }
 
-  YAML::Node key_node(const YAML::Node& map, const std::string& key) const {
-    for (auto it = map.begin(); it != map.end(); ++it)
-      if (it->first.IsScalar() && normalise_key(it->first.Scalar()) == key) return it->first;
+  YAML::Node key_node(const YAML::Node& map, std::string_view key) const {
+    for (const auto& e : fields(map).entries)
+      if (e.scalar && e.key == key) return e.key_node;
     return YAML::Node(YAML::NodeType::Undefined);
   }
 
@@ -691,6 +732,8 @@ class Loader {
   std::string path_;
   const std::string& text_;
   DiagnosticList& diags_;
+  mutable std::array<std::pair<std::optional<YAML::Node>, Fields>, 8> fields_cache_;
+  mutable std::size_t fields_next_ = 0;
 };
 
 }  // namespace
