@@ -672,9 +672,13 @@ Result<RunOutcome> Run::execute() {
 
   int seen_interrupts = 0;
   int seen_cancels = cancel_request_count();
+  // One transaction per loop pass: what the wait brought (exits, timers, logs) and the stages
+  // started because of it are committed together, after the spawns, so the write overlaps
+  // the children's run instead of delaying them.
+  std::optional<RunStore::Transaction> pass;
   while (true) {
     {
-      RunStore::Transaction txn(store_);
+      if (!pass) pass.emplace(store_);
       start_ready_jobs();
       // Advance every instance that is not waiting on a process or timer.
       for (std::size_t i = 0; i < running_.size();) {
@@ -688,7 +692,8 @@ Result<RunOutcome> Run::execute() {
           ++i;
         }
       }
-      check(txn.commit());
+      check(pass->commit());
+      pass.reset();
     }
     if (jobs_done_ >= jobs_total_ && running_.empty()) break;
     if (running_.empty() && ready_.empty()) break;  // nothing can make progress
@@ -713,7 +718,7 @@ Result<RunOutcome> Run::execute() {
       exits = procs_.wait(until);
     }
 
-    RunStore::Transaction txn(store_);
+    pass.emplace(store_);
     rep_.tick();
     for (const auto& e : exits) on_exit(e);
     auto now = Clock::now();
@@ -738,7 +743,6 @@ Result<RunOutcome> Run::execute() {
       cancel_everything("workflow timeout of " + std::to_string(timeout) + "s reached", false);
     }
     for (auto& p : running_) flush_logs(*p);
-    check(txn.commit());
   }
   // Jobs that never became ready (their needs were cut off) count as skipped.
   for (std::size_t i = 0; i < n; ++i)
