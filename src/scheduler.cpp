@@ -202,8 +202,9 @@ void Run::skip_job(int job, const std::string& reason) {
   JobEvent e{w_.jobs[job].name, rec.status, 0, reason};
   job_events_.push_back(e);
   rep_.job_finished(e);
-  result_jobs_[w_.jobs[job].name] = {
-      {"status", to_string(rec.status)}, {"reason", reason}, {"outputs", Json::object()}, {"stages", Json::object()}};
+  if (rep_.wants_result_json())
+    result_jobs_[w_.jobs[job].name] = {
+        {"status", to_string(rec.status)}, {"reason", reason}, {"outputs", Json::object()}, {"stages", Json::object()}};
   finish_job(job, rec.status, reason, Json::object(), Error());
 }
 
@@ -220,8 +221,9 @@ void Run::fail_job_early(int job, const Error& err_in, const std::string& where)
   JobEvent e{j.name, Status::Failed, 0, err.name + ": " + err.message};
   job_events_.push_back(e);
   rep_.job_finished(e);
-  result_jobs_[j.name] = {{"status", "FAILED"}, {"errors", {{"name", err.name}, {"message", err.message}}},
-                          {"outputs", Json::object()}, {"stages", Json::object()}};
+  if (rep_.wants_result_json())
+    result_jobs_[j.name] = {{"status", "FAILED"}, {"errors", {{"name", err.name}, {"message", err.message}}},
+                            {"outputs", Json::object()}, {"stages", Json::object()}};
   failed_stages_.push_back({j.name, where, err.name + ": " + err.message, {}});
   finish_job(job, Status::Failed, where, Json::object(), err);
 }
@@ -409,7 +411,8 @@ bool Run::keep_leg(int job, std::size_t leg) {
     JobEvent e{rec.display_name, Status::Success, 0, rec.skip_reason};
     job_events_.push_back(e);
     rep_.job_finished(e);
-    result_jobs_[rec.display_name] = {{"status", "SUCCESS"}, {"outputs", k.outputs}, {"kept", true}};
+    if (rep_.wants_result_json())
+      result_jobs_[rec.display_name] = {{"status", "SUCCESS"}, {"outputs", k.outputs}, {"kept", true}};
     ++jr.next_leg;
     leg_finished(job, static_cast<int>(leg), rec.display_name, Status::Success, k.outputs, Error(), false);
     return true;
@@ -499,7 +502,7 @@ void Run::leg_finished(int job, int leg, const std::string& display, Status st, 
     }
     Json jr_json = {{"status", to_string(total)}, {"outputs", merged}, {"legs", legs}};
     if (total == Status::Failed) jr_json["errors"] = {{"name", jr.first_error.name}, {"message", jr.first_error.message}};
-    if (jr.legs.size() > 1) result_jobs_[j.name] = jr_json;
+    if (jr.legs.size() > 1 && rep_.wants_result_json()) result_jobs_[j.name] = jr_json;
   }
   finish_job(job, total, "", merged, jr.first_error);
 }
@@ -812,18 +815,20 @@ Result<RunOutcome> Run::execute() {
   sum.jobs = job_events_;
   sum.failed = failed_stages_;
   sum.error = run_.error_name.empty() ? "" : run_.error_name + ": " + run_.error_message;
-  Json result = {{"run_id", run_.id},
-                 {"workflow", w_.name},
-                 {"status", to_string(final_status)},
-                 {"exit_code", exit_code},
-                 {"params", masked_params_},
-                 {"started_at", run_.started_at},
-                 {"finished_at", run_.finished_at},
-                 {"duration", sum.seconds},
-                 {"jobs", result_jobs_}};
-  if (!run_.run_name.empty()) result["run_name"] = run_.run_name;
-  if (!run_.error_name.empty()) result["errors"] = {{"name", run_.error_name}, {"message", run_.error_message}};
-  sum.result_json = result.dump();
+  if (rep_.wants_result_json()) {
+    Json result = {{"run_id", run_.id},
+                   {"workflow", w_.name},
+                   {"status", to_string(final_status)},
+                   {"exit_code", exit_code},
+                   {"params", masked_params_},
+                   {"started_at", run_.started_at},
+                   {"finished_at", run_.finished_at},
+                   {"duration", sum.seconds},
+                   {"jobs", std::move(result_jobs_)}};
+    if (!run_.run_name.empty()) result["run_name"] = run_.run_name;
+    if (!run_.error_name.empty()) result["errors"] = {{"name", run_.error_name}, {"message", run_.error_message}};
+    sum.result_json = result.dump();
+  }
   rep_.run_finished(sum);
   if (!saved.ok()) return saved.error();
   return RunOutcome{run_.id, final_status, exit_code};
