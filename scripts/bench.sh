@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Times wf against ninja, make and a plain shell loop on generated trivial workloads, prints
-# a table of medians and writes it into docs/performance.md (between the bench markers).
+# a table of medians with the targets of issue #9 and writes it into docs/performance.md
+# (between the bench markers).
 #
 # Shapes, each task being one `sh -c true` process (wf: a stage `true` under `shell: sh`; ninja:
 # `command = true`, which ninja runs as `/bin/sh -c true`):
 #   fanout  N independent jobs        chain  N jobs, each needing the one before
-#   stages  one job with N sequential stages (also against a shell loop of N `sh -c true`)
-# plus `wf validate` on a 100- and a 1000-job file and `wf --version`.
+#   layers  10 matrix jobs of N/10 legs, each job needing the one before
+#   matrix  one matrix job of N legs (against ninja and make on the fanout graph)
+#   stages  one job with N sequential stages (against a shell loop of N `sh -c true`)
+# plus `wf validate` on a 100- and a 1000-job file, `wf --version`, `wf runs` and `wf show` on a
+# state file of 10,000 runs, and the peak RSS of each `wf run` above. Every figure is printed
+# with its target and whether it meets it.
 #
 # Environment:
 #   WF_BIN=path        time this binary instead of building build-bench/wf (Release)
@@ -35,6 +40,7 @@ command -v hyperfine >/dev/null || missing+=(hyperfine)
 command -v ninja >/dev/null || missing+=(ninja-build)
 command -v make >/dev/null || missing+=(make)
 command -v python3 >/dev/null || missing+=(python3)
+[ -x /usr/bin/time ] || missing+=(time)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "bench: installing ${missing[*]}" >&2
   sudo_cmd=()
@@ -64,13 +70,22 @@ python3 scripts/bench_gen.py "$n" "$tmp/in"
 state=$tmp/state
 export WF_STATE_DIR=$state  # nothing of the benchmark lands in the user's state dir
 export HOME=$tmp XDG_STATE_HOME=$tmp/xdg-state XDG_CONFIG_HOME=$tmp/xdg-config
+res=$tmp/res
+mkdir -p "$res"
+
+shapes=(fanout chain layers matrix stages)
+q() { printf '%q' "$1"; }
+wf_cmd() {  # the `wf run` command line of shape $1, quoted for a shell
+  printf '%s run %s -j %s --max-legs %s' "$(q "$WF_BIN")" "$(q "$tmp/in/$1.yml")" "$jobs" "$n"
+}
 
 # One checked run of every wf workload first, so a failure is reported with wf's own words
-# (hyperfine would only say that the command failed).
+# (hyperfine would only say that the command failed). It also gives the peak RSS of each
+# shape (GNU time's %M, KiB).
 failed=()
-for s in fanout chain stages; do
+for s in "${shapes[@]}"; do
   rm -rf "$state"
-  if ! out=$("$WF_BIN" run "$tmp/in/$s.yml" -j "$jobs" 2>&1); then
+  if ! out=$(/usr/bin/time -f %M -o "$res/rss-$s" sh -c "exec $(wf_cmd "$s")" 2>&1); then
     failed+=("$s")
     echo "bench: wf failed on $s.yml:" >&2
     printf '%s\n' "$out" | tail -20 >&2
@@ -84,12 +99,23 @@ for f in validate_100 validate_1000; do
   }
 done
 
+# A state file of 10,000 runs: one real run of a small workflow, copied by bench_gen.py.
+history=$tmp/history
+show_id=
+if WF_STATE_DIR=$history "$WF_BIN" run "$tmp/in/history.yml" >/dev/null 2>&1 &&
+  python3 scripts/bench_gen.py --grow-store "$history/wf.db" 10000; then
+  # A run from the middle of the history, by its full id.
+  show_id=$(WF_STATE_DIR=$history "$WF_BIN" runs --limit 5000 | tail -1 | cut -d' ' -f1)
+fi
+if [ -z "$show_id" ]; then
+  failed+=(history)
+  echo "bench: could not build the state file of 10,000 runs" >&2
+fi
+
 # --- timing --------------------------------------------------------------------------------
 load_before=$(cut -d' ' -f1 /proc/loadavg)
 awk -v l="$load_before" -v c="$(nproc)" 'BEGIN { exit !(l > c / 2) }' &&
   echo "bench: warning: load average is $load_before on $(nproc) CPUs; the numbers will be noisy" >&2
-res=$tmp/res
-mkdir -p "$res"
 hf() {  # hyperfine NAME ARGS...: one command, its JSON in $res/NAME.json
   local name=$1
   shift
@@ -102,13 +128,12 @@ hf() {  # hyperfine NAME ARGS...: one command, its JSON in $res/NAME.json
 }
 is_failed() { local f; for f in "${failed[@]}"; do [ "$f" = "$1" ] && return 0; done; return 1; }
 
-q() { printf '%q' "$1"; }
 wf_warmup=$((warmup > 0 ? warmup - 1 : 0))  # the checked run above was the first warmup of each
-for s in fanout chain stages; do
+for s in "${shapes[@]}"; do
   if ! is_failed "$s"; then
-    hf "wf-$s" --warmup "$wf_warmup" --runs "$runs" --prepare "rm -rf $(q "$state")" \
-      "$(q "$WF_BIN") run $(q "$tmp/in/$s.yml") -j $jobs"
+    hf "wf-$s" --warmup "$wf_warmup" --runs "$runs" --prepare "rm -rf $(q "$state")" "$(wf_cmd "$s")"
   fi
+  [ "$s" = matrix ] && continue  # its graph is the fanout graph
   d=$tmp/in/$s
   hf "ninja-$s" --warmup "$warmup" --runs "$runs" --prepare "rm -f $(q "$d")/.ninja_log $(q "$d")/.ninja_deps" \
     "ninja -C $(q "$d") -j $jobs"
@@ -125,6 +150,10 @@ for v in 100 1000; do
   is_failed "validate_$v" || hf "validate-$v" -N --warmup 3 --min-runs 20 "$(q "$WF_BIN") validate $(q "$tmp/in/validate_$v.yml")"
 done
 hf version -N --warmup 3 --min-runs 20 "$(q "$WF_BIN") --version"
+if ! is_failed history; then
+  hf runs -N --warmup 3 --min-runs 20 "$(q "$WF_BIN") --state-dir $(q "$history") runs"
+  hf show -N --warmup 3 --min-runs 20 "$(q "$WF_BIN") --state-dir $(q "$history") show $(q "$show_id")"
+fi
 
 load_after=$(cut -d' ' -f1 /proc/loadavg)
 
@@ -156,42 +185,77 @@ def cpu(name):  # mean user + system time of the command and the children it wai
     r = result(name)
     return None if r is None else r["user"] + r["system"]
 
+def rss(shape):  # peak RSS of the checked run, MiB
+    try:
+        with open(os.path.join(res, "rss-" + shape)) as f:
+            return int(f.read().split()[-1]) / 1024
+    except (OSError, ValueError, IndexError):
+        return None
+
 def s(v):
     return "FAILED" if v is None else f"{v:.3f} s"
 
 def ms(v):
     return "FAILED" if v is None else f"{v * 1000:.1f} ms"
 
-def ratio(a, b):
-    return "–" if a is None or b is None else f"{a / b:.1f}×"
+def mib(v):
+    return "FAILED" if v is None else f"{v:.1f} MiB"
 
+def ratio(a, b):
+    return None if a is None or b is None else a / b
+
+def x(v):
+    return "–" if v is None else f"{v:.2f}×"
+
+def verdict(v, limit):
+    return "–" if v is None else ("pass" if v < limit else "**FAIL**")
+
+legs = n // 10 if n >= 10 else n
 out = [
     f"Measured {date} on {machine}; {versions}; wf at {rev}.",
     f"N = {n} tasks per shape, each `sh -c true`; every tool at -j{jobs}; median of {runs} runs "
     f"after {warmup} warmup run(s). wf starts each run with an empty state dir.",
     "",
-    "| shape | wf | ninja | make | sh loop | wf/ninja | wf/sh loop | wf per task | CPU wf | CPU ninja | CPU wf/ninja |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| shape | wf | ninja | make | sh loop | wf/ref | target | | wf per task | CPU wf | CPU ref | peak RSS wf |",
+    "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|",
 ]
-names = {"fanout": f"{n} independent jobs", "chain": f"chain of {n} jobs", "stages": f"1 job, {n} stages"}
-for shape in ("fanout", "chain", "stages"):
-    w, nj, mk = med("wf-" + shape), med("ninja-" + shape), med("make-" + shape)
-    lp = med("loop-stages") if shape == "stages" else None
+names = {"fanout": f"{n} independent jobs", "chain": f"chain of {n} jobs",
+         "layers": f"{n // legs} matrix jobs × {legs} legs, chained",
+         "matrix": f"1 matrix job of {n} legs (ref: fanout graph)",
+         "stages": f"1 job, {n} stages (ref: sh loop)"}
+for shape in ("fanout", "chain", "layers", "matrix", "stages"):
+    graph = "fanout" if shape == "matrix" else shape
+    w, nj, mk = med("wf-" + shape), med("ninja-" + graph), med("make-" + graph)
+    if shape == "stages":
+        ref, ref_cpu, limit = med("loop-stages"), cpu("loop-stages"), 1.15
+    else:
+        ref, ref_cpu, limit = nj, cpu("ninja-" + graph), 1.10
+    r = ratio(w, ref)
     per = "–" if w is None else f"{w / n * 1000:.2f} ms"
-    out.append(f"| {names[shape]} | {s(w)} | {s(nj)} | {s(mk)} | {s(lp) if shape == 'stages' else '–'} "
-               f"| {ratio(w, nj)} | {ratio(w, lp)} | {per} "
-               f"| {s(cpu('wf-' + shape))} | {s(cpu('ninja-' + shape))} | {ratio(cpu('wf-' + shape), cpu('ninja-' + shape))} |")
+    loop = s(ref) if shape == "stages" else "–"
+    out.append(f"| {names[shape]} | {s(w)} | {s(nj)} | {s(mk)} | {loop} | {x(r)} | ≤ {limit:.2f}× "
+               f"| {verdict(r, limit + 1e-9)} | {per} | {s(cpu('wf-' + shape))} | {s(ref_cpu)} "
+               f"| {mib(rss(shape))} |")
 q = n // 4
 wq = med("wf-stages-quarter")
+m = rss("fanout")
+
+def line(what, name, limit):
+    v = med(name)
+    return f"| {what} | {ms(v)} | {ms(cpu(name))} | < {limit * 1000:.0f} ms | {verdict(v, limit)} |"
+
 out += [
     "",
-    "| command | median | CPU |",
-    "|---|---:|---:|",
-    f"| `wf run`, 1 job, {q} stages | {s(wq)} ({'–' if wq is None else f'{wq / q * 1000:.2f} ms'} per task) "
-    f"| {s(cpu('wf-stages-quarter'))} |",
-    f"| `wf validate` (100 jobs) | {ms(med('validate-100'))} | {ms(cpu('validate-100'))} |",
-    f"| `wf validate` (1000 jobs) | {ms(med('validate-1000'))} | {ms(cpu('validate-1000'))} |",
-    f"| `wf --version` | {ms(med('version'))} | {ms(cpu('version'))} |",
+    "| command | median | CPU | target | |",
+    "|---|---:|---:|---:|---|",
+    line("`wf validate`, 100 jobs", "validate-100", 0.010),
+    line("`wf validate`, 1000 jobs", "validate-1000", 0.040),
+    line("`wf --version`", "version", 0.003),
+    line("`wf runs`, 10,000 runs in the state file", "runs", 0.050),
+    line("`wf show RUN`, 10,000 runs in the state file", "show", 0.050),
+    f"| peak RSS of `wf run`, {n} independent jobs | {mib(m)} | | < 16 MiB | {verdict(m, 16)} |",
+    f"| `wf run`, 1 job, {q} stages (per-task cost vs N) | {s(wq)} "
+    f"({'–' if wq is None else f'{wq / q * 1000:.2f} ms'} per task) | {s(cpu('wf-stages-quarter'))} | | |",
 ]
 print("\n".join(out))
 EOF

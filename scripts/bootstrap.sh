@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(cmake ninja-build g++ pkg-config libcli11-dev libyaml-cpp-dev nlohmann-json3-dev
+packages=(cmake ninja-build g++ pkg-config libcli11-dev libyaml-cpp-dev libyaml-dev nlohmann-json3-dev
   libsqlite3-dev libspdlog-dev doctest-dev libhowardhinnant-date-dev sqlite3 tmux man-db groff-base
   python3 zsh fish)
 

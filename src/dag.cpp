@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <functional>
+#include <string_view>
+#include <unordered_map>
 
 namespace wf {
 
@@ -9,15 +11,18 @@ JobGraph build_job_graph(const Workflow& w) {
   JobGraph g;
   g.needs.resize(w.jobs.size());
   g.dependents.resize(w.jobs.size());
+  // The first job of each name, as a search in file order would find it.
+  std::unordered_map<std::string_view, int> index;
+  index.reserve(w.jobs.size());
+  for (std::size_t k = 0; k < w.jobs.size(); ++k) index.emplace(w.jobs[k].name, static_cast<int>(k));
   for (std::size_t i = 0; i < w.jobs.size(); ++i) {
     for (const auto& n : w.jobs[i].needs) {
-      for (std::size_t k = 0; k < w.jobs.size(); ++k) {
-        if (w.jobs[k].name != n.job) continue;
-        if (std::find(g.needs[i].begin(), g.needs[i].end(), static_cast<int>(k)) == g.needs[i].end()) {
-          g.needs[i].push_back(static_cast<int>(k));
-          g.dependents[k].push_back(static_cast<int>(i));
-        }
-        break;
+      auto found = index.find(n.job);
+      if (found == index.end()) continue;
+      const int k = found->second;
+      if (std::find(g.needs[i].begin(), g.needs[i].end(), k) == g.needs[i].end()) {
+        g.needs[i].push_back(k);
+        g.dependents[k].push_back(static_cast<int>(i));
       }
     }
   }

@@ -81,6 +81,7 @@ std::string run_status_line(const RunSummary& s, bool color) {
 // Timestamped lines, for cron, CI and pipes: no escapes unless colour is forced.
 class LineReporter : public Reporter {
  public:
+  bool wants_result_json() const override { return false; }
   LineReporter(std::FILE* out, bool color, bool show_output) : out_(out), color_(color), show_output_(show_output) {}
 
   void run_started(std::string_view run_id, std::string_view workflow, std::string_view run_name) override {
@@ -141,6 +142,7 @@ class TerminalReporter : public Reporter {
   static constexpr std::size_t kFailedShown = 10;   // failed stages shown with their tails
 
  public:
+  bool wants_result_json() const override { return false; }
   TerminalReporter(std::FILE* out, bool color) : view_(out), out_(out), color_(color), started_(Clock::now()) {}
 
   void run_started(std::string_view run_id, std::string_view workflow, std::string_view run_name) override {
@@ -315,6 +317,7 @@ class TerminalReporter : public Reporter {
 // Nothing on success; the failed stages with the tail of their output on failure.
 class QuietReporter : public Reporter {
  public:
+  bool wants_result_json() const override { return false; }
   explicit QuietReporter(std::FILE* out) : out_(out) {}
   void run_started(std::string_view, std::string_view, std::string_view) override {}
   void stage_started(std::string_view, std::string_view) override {}

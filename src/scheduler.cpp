@@ -216,8 +216,9 @@ void Run::skip_job(int job, const std::string& reason) {
   JobEvent e{w_.jobs[job].name, rec.status, 0, reason};
   job_events_.push_back(e);
   rep_.job_finished(e);
-  result_jobs_[w_.jobs[job].name] = {
-      {"status", to_string(rec.status)}, {"reason", reason}, {"outputs", Json::object()}, {"stages", Json::object()}};
+  if (rep_.wants_result_json())
+    result_jobs_[w_.jobs[job].name] = {
+        {"status", to_string(rec.status)}, {"reason", reason}, {"outputs", Json::object()}, {"stages", Json::object()}};
   finish_job(job, rec.status, reason, Json::object(), Error());
 }
 
@@ -234,8 +235,9 @@ void Run::fail_job_early(int job, const Error& err_in, const std::string& where)
   JobEvent e{j.name, Status::Failed, 0, err.name + ": " + err.message};
   job_events_.push_back(e);
   rep_.job_finished(e);
-  result_jobs_[j.name] = {{"status", "FAILED"}, {"errors", {{"name", err.name}, {"message", err.message}}},
-                          {"outputs", Json::object()}, {"stages", Json::object()}};
+  if (rep_.wants_result_json())
+    result_jobs_[j.name] = {{"status", "FAILED"}, {"errors", {{"name", err.name}, {"message", err.message}}},
+                            {"outputs", Json::object()}, {"stages", Json::object()}};
   failed_stages_.push_back({j.name, where, err.name + ": " + err.message, {}});
   finish_job(job, Status::Failed, where, Json::object(), err);
 }
@@ -423,7 +425,8 @@ bool Run::keep_leg(int job, std::size_t leg) {
     JobEvent e{rec.display_name, Status::Success, 0, rec.skip_reason};
     job_events_.push_back(e);
     rep_.job_finished(e);
-    result_jobs_[rec.display_name] = {{"status", "SUCCESS"}, {"outputs", k.outputs}, {"kept", true}};
+    if (rep_.wants_result_json())
+      result_jobs_[rec.display_name] = {{"status", "SUCCESS"}, {"outputs", k.outputs}, {"kept", true}};
     ++jr.next_leg;
     leg_finished(job, static_cast<int>(leg), rec.display_name, Status::Success, k.outputs, Error(), false);
     return true;
@@ -516,7 +519,7 @@ void Run::leg_finished(int job, int leg, const std::string& display, Status st, 
     }
     Json jr_json = {{"status", to_string(total)}, {"outputs", merged}, {"legs", legs}};
     if (total == Status::Failed) jr_json["errors"] = {{"name", jr.first_error.name}, {"message", jr.first_error.message}};
-    if (jr.legs.size() > 1) result_jobs_[j.name] = jr_json;
+    if (jr.legs.size() > 1 && rep_.wants_result_json()) result_jobs_[j.name] = jr_json;
   }
   finish_job(job, total, "", merged, jr.first_error);
 }
@@ -690,9 +693,13 @@ Result<RunOutcome> Run::execute() {
 
   int seen_interrupts = 0;
   int seen_cancels = cancel_request_count();
+  // One transaction per loop pass: what the wait brought (exits, timers, logs) and the stages
+  // started because of it are committed together, after the spawns, so the write overlaps
+  // the children's run instead of delaying them.
+  std::optional<RunStore::Transaction> pass;
   while (true) {
     {
-      RunStore::Transaction txn(store_);
+      if (!pass) pass.emplace(store_);
       start_ready_jobs();
       // Advance every instance (those waiting on a process or timer return at once).
       for (std::size_t i = 0; i < running_.size();) {
@@ -703,7 +710,8 @@ Result<RunOutcome> Run::execute() {
         if (i < running_.size() && running_[i].get() == in) ++i;
         if (running_.size() < before) start_ready_jobs();
       }
-      check(txn.commit());
+      check(pass->commit());
+      pass.reset();
     }
     if (jobs_done_ >= jobs_total_ && running_.empty()) break;
     if (running_.empty() && ready_.empty()) break;  // nothing can make progress
@@ -730,7 +738,7 @@ Result<RunOutcome> Run::execute() {
       exits = procs_.wait(until);
     }
 
-    RunStore::Transaction txn(store_);
+    pass.emplace(store_);
     rep_.tick();
     for (const auto& e : exits) on_exit(e);
     auto now = Clock::now();
@@ -755,7 +763,6 @@ Result<RunOutcome> Run::execute() {
       cancel_everything("workflow timeout of " + std::to_string(timeout) + "s reached", false);
     }
     for (auto& p : running_) flush_logs(p->root);
-    check(txn.commit());
   }
   // Jobs that never became ready (their needs were cut off) count as skipped.
   for (std::size_t i = 0; i < n; ++i)
@@ -825,18 +832,20 @@ Result<RunOutcome> Run::execute() {
   sum.jobs = job_events_;
   sum.failed = failed_stages_;
   sum.error = run_.error_name.empty() ? "" : run_.error_name + ": " + run_.error_message;
-  Json result = {{"run_id", run_.id},
-                 {"workflow", w_.name},
-                 {"status", to_string(final_status)},
-                 {"exit_code", exit_code},
-                 {"params", masked_params_},
-                 {"started_at", run_.started_at},
-                 {"finished_at", run_.finished_at},
-                 {"duration", sum.seconds},
-                 {"jobs", result_jobs_}};
-  if (!run_.run_name.empty()) result["run_name"] = run_.run_name;
-  if (!run_.error_name.empty()) result["errors"] = {{"name", run_.error_name}, {"message", run_.error_message}};
-  sum.result_json = result.dump();
+  if (rep_.wants_result_json()) {
+    Json result = {{"run_id", run_.id},
+                   {"workflow", w_.name},
+                   {"status", to_string(final_status)},
+                   {"exit_code", exit_code},
+                   {"params", masked_params_},
+                   {"started_at", run_.started_at},
+                   {"finished_at", run_.finished_at},
+                   {"duration", sum.seconds},
+                   {"jobs", std::move(result_jobs_)}};
+    if (!run_.run_name.empty()) result["run_name"] = run_.run_name;
+    if (!run_.error_name.empty()) result["errors"] = {{"name", run_.error_name}, {"message", run_.error_message}};
+    sum.result_json = result.dump();
+  }
   rep_.run_finished(sum);
   if (!saved.ok()) return saved.error();
   return RunOutcome{run_.id, final_status, exit_code};

@@ -60,7 +60,11 @@ ShellCommand shell_command(const std::string& shell_in, const std::string& scrip
 std::vector<std::string> env_list(const std::map<std::string, std::string>& env) {
   std::vector<std::string> out;
   out.reserve(env.size());
-  for (const auto& [k, v] : env) out.push_back(k + "=" + v);
+  for (const auto& [k, v] : env) {
+    std::string& kv = out.emplace_back();
+    kv.reserve(k.size() + 1 + v.size());
+    kv.append(k).append(1, '=').append(v);
+  }
   return out;
 }
 

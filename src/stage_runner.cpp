@@ -301,10 +301,12 @@ void Run::finish_instance(Instance& in) {
              in.rec.error_name.empty() ? "" : in.rec.error_name + ": " + in.rec.error_message};
   job_events_.push_back(e);
   rep_.job_finished(e);
-  Json jr = {{"status", to_string(st)}, {"outputs", outputs}, {"stages", in.root.stages}};
-  if (!in.matrix.empty()) jr["matrix"] = mask(in.matrix);
-  if (!in.rec.error_name.empty()) jr["errors"] = {{"name", in.rec.error_name}, {"message", in.rec.error_message}};
-  result_jobs_[in.rec.display_name] = jr;
+  if (rep_.wants_result_json()) {
+    Json jr = {{"status", to_string(st)}, {"outputs", outputs}, {"stages", in.root.stages}};
+    if (!in.matrix.empty()) jr["matrix"] = mask(in.matrix);
+    if (!in.rec.error_name.empty()) jr["errors"] = {{"name", in.rec.error_name}, {"message", in.rec.error_message}};
+    result_jobs_[in.rec.display_name] = jr;
+  }
   Error err(in.rec.error_message, in.rec.error_name);
   // Drop the instance before leg_finished may cancel others.
   auto it = std::find_if(running_.begin(), running_.end(), [&](const auto& p) { return p.get() == &in; });

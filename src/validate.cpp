@@ -4,6 +4,7 @@
 #include <functional>
 #include <map>
 #include <set>
+#include <unordered_set>
 
 #include "wf/cron.hpp"
 #include "wf/dag.hpp"
@@ -94,6 +95,7 @@ class Validator {
   void check_needs() {
     std::vector<std::string> names;
     for (const auto& j : w_.jobs) names.push_back(j.name);
+    const std::unordered_set<std::string_view> known(names.begin(), names.end());
     for (const auto& j : w_.jobs) {
       std::set<std::string> seen;
       for (const auto& n : j.needs) {
@@ -105,7 +107,7 @@ class Validator {
           diags_.error(n.pos, "job '" + j.name + "' needs itself");
           continue;
         }
-        if (!w_.find_job(n.job)) {
+        if (!known.count(n.job)) {
           std::string msg = "job '" + j.name + "' needs unknown job '" + n.job + "'";
           std::string hint = closest_match(n.job, names);
           if (!hint.empty()) msg += "; did you mean '" + hint + "'?";

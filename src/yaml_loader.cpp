@@ -3,15 +3,16 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <cmath>
 #include <fstream>
-#include <regex>
 #include <set>
 #include <sstream>
 
 #include "wf/params.hpp"
+#include "yaml_document.hpp"
 
 namespace wf {
 
@@ -56,9 +57,44 @@ std::string normalise_key(std::string k) {
 
 bool is_user_key(const std::string& k) { return k.rfind("x-", 0) == 0; }
 
-bool is_plain(const YAML::Node& n) { return n.Tag() == "?" || n.Tag().empty(); }
+bool is_plain(const ydoc::Node& n) { return n.Tag() == "?" || n.Tag().empty(); }
 
-Json scalar_to_json(const YAML::Node& n) {
+std::size_t skip_digits(std::string_view s, std::size_t i) {
+  while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+  return i;
+}
+
+// [-+]?[0-9]+
+bool is_int_text(std::string_view s) {
+  std::size_t i = !s.empty() && (s[0] == '-' || s[0] == '+') ? 1 : 0;
+  std::size_t end = skip_digits(s, i);
+  return end > i && end == s.size();
+}
+
+// [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?
+bool is_float_text(std::string_view s) {
+  std::size_t i = !s.empty() && (s[0] == '-' || s[0] == '+') ? 1 : 0;
+  if (i < s.size() && s[i] == '.') {
+    std::size_t end = skip_digits(s, i + 1);
+    if (end == i + 1) return false;
+    i = end;
+  } else {
+    std::size_t end = skip_digits(s, i);
+    if (end == i) return false;
+    i = end;
+    if (i < s.size() && s[i] == '.') i = skip_digits(s, i + 1);
+  }
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    std::size_t j = i + 1;
+    if (j < s.size() && (s[j] == '-' || s[j] == '+')) ++j;
+    std::size_t end = skip_digits(s, j);
+    if (end == j) return false;
+    i = end;
+  }
+  return i == s.size();
+}
+
+Json scalar_to_json(const ydoc::Node& n) {
   const std::string& s = n.Scalar();
   const std::string& tag = n.Tag();
   if (tag == "!" || tag == "tag:yaml.org,2002:str") return s;
@@ -68,9 +104,7 @@ Json scalar_to_json(const YAML::Node& n) {
   if (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL") return nullptr;
   if (s == "true" || s == "True" || s == "TRUE") return true;
   if (s == "false" || s == "False" || s == "FALSE") return false;
-  static const std::regex int_re("[-+]?[0-9]+");
-  static const std::regex float_re("[-+]?(\\.[0-9]+|[0-9]+(\\.[0-9]*)?)([eE][-+]?[0-9]+)?");
-  if (std::regex_match(s, int_re)) {
+  if (is_int_text(s)) {
     try {
       return std::stoll(s);
     } catch (...) {
@@ -90,10 +124,79 @@ Json scalar_to_json(const YAML::Node& n) {
       }
     }
   }
-  if (std::regex_match(s, float_re)) return std::stod(s);
+  if (is_float_text(s)) return std::stod(s);
   if (s == ".inf" || s == ".Inf" || s == ".INF" || s == "+.inf") return "inf";
   return s;
 }
+
+// The entries of one YAML map in order, keys read once. yaml-cpp finds a key by walking the
+// map and building Node objects on the way, which made loading a big file slow.
+struct YamlError {
+  int line = 0, column = 0;  // 0-based
+  std::string message;
+};
+
+// A copy of a yaml-cpp tree.
+ydoc::Node copy_tree(const YAML::Node& n, ydoc::Document& doc) {
+  ydoc::NodeType type = n.IsMap()        ? ydoc::NodeType::Map
+                        : n.IsSequence() ? ydoc::NodeType::Sequence
+                        : n.IsScalar()   ? ydoc::NodeType::Scalar
+                        : n.IsNull()     ? ydoc::NodeType::Null
+                                         : ydoc::NodeType::Undefined;
+  if (type == ydoc::NodeType::Undefined) return ydoc::Node();
+  ydoc::NodeData& d = doc.add(type, {n.Mark().line, n.Mark().column});
+  d.tag = n.Tag();
+  if (type == ydoc::NodeType::Scalar) d.scalar = n.Scalar();
+  if (type == ydoc::NodeType::Map)
+    for (auto it = n.begin(); it != n.end(); ++it) d.items.emplace_back(copy_tree(it->first, doc), copy_tree(it->second, doc));
+  if (type == ydoc::NodeType::Sequence)
+    for (const auto& e : n) d.items.emplace_back(copy_tree(e, doc));
+  return ydoc::Node(&d);
+}
+
+// The tree of `text`, read with libyaml. On a syntax error yaml-cpp reads it again: its
+// messages and positions are the ones users and tests know, and where it accepts what
+// libyaml refuses, its tree is used.
+std::optional<ydoc::Document> read_yaml(const std::string& text, YamlError& error) {
+  ydoc::ParseError parse_error;
+  if (auto doc = ydoc::parse_document(text, parse_error)) return doc;
+  try {
+    YAML::Node root = YAML::Load(text);
+    ydoc::Document doc;
+    doc.set_root(copy_tree(root, doc));
+    return doc;
+  } catch (const YAML::Exception& e) {
+    error = {e.mark.line, e.mark.column, e.msg};
+    return std::nullopt;
+  }
+}
+
+struct Fields {
+  struct Entry {
+    bool scalar = false;  // the key is a scalar (else `raw` and `key` are empty)
+    std::string raw;      // the key as written
+    std::string key;      // normalised (hyphen spelling)
+    ydoc::Node key_node, value;
+  };
+  std::vector<Entry> entries;
+
+  Fields() = default;
+  explicit Fields(const ydoc::Node& map) {
+    if (!map.IsMap()) return;
+    entries.reserve(map.size());
+    for (auto it = map.begin(); it != map.end(); ++it) {
+      Entry e;
+      e.scalar = it->first.IsScalar();
+      if (e.scalar) {
+        e.raw = it->first.Scalar();
+        e.key = normalise_key(e.raw);
+      }
+      e.key_node = it->first;
+      e.value = it->second;
+      entries.push_back(std::move(e));
+    }
+  }
+};
 
 class Loader {
  public:
@@ -102,14 +205,13 @@ class Loader {
 
   std::vector<Workflow> load() {
     std::vector<Workflow> out;
-    YAML::Node root;
-    try {
-      root = YAML::Load(text_);
-    } catch (const YAML::Exception& e) {
-      diags_.error(SourcePos{path_, e.mark.line + 1, e.mark.column + 1},
-                   "invalid YAML: " + e.msg);
+    YamlError error;
+    std::optional<ydoc::Document> doc = read_yaml(text_, error);
+    if (!doc) {
+      diags_.error(SourcePos{path_, error.line + 1, error.column + 1}, "invalid YAML: " + error.message);
       return out;
     }
+    ydoc::Node root = doc->root();
     if (!root || root.IsNull()) return out;  // an empty file holds nothing
     if (!root.IsMap()) {
       diags_.error(pos(root), "expected a map of workflows (name: {type: Workflow, ...}) or one workflow with 'name:'");
@@ -133,19 +235,19 @@ class Loader {
     return out;
   }
 
-  Json to_json(const YAML::Node& n) {
+  Json to_json(const ydoc::Node& n) {
     switch (n.Type()) {
-      case YAML::NodeType::Null:
-      case YAML::NodeType::Undefined:
+      case ydoc::NodeType::Null:
+      case ydoc::NodeType::Undefined:
         return nullptr;
-      case YAML::NodeType::Scalar:
+      case ydoc::NodeType::Scalar:
         return scalar_to_json(n);
-      case YAML::NodeType::Sequence: {
+      case ydoc::NodeType::Sequence: {
         Json a = Json::array();
         for (const auto& e : n) a.push_back(to_json(e));
         return a;
       }
-      case YAML::NodeType::Map: {
+      case ydoc::NodeType::Map: {
         Json o = Json::object();
         for (auto it = n.begin(); it != n.end(); ++it) o[it->first.Scalar()] = to_json(it->second);
         return o;
@@ -155,65 +257,76 @@ class Loader {
   }
 
  private:
-  SourcePos pos(const YAML::Node& n) const {
+  SourcePos pos(const ydoc::Node& n) const {
     auto m = n.Mark();
     if (m.line < 0) return SourcePos{path_, 0, 0};
     return SourcePos{path_, m.line + 1, m.column + 1};
   }
 
   // `normalise`: the hyphen and underscore spellings of a schema key are the same key.
-  void check_duplicate_keys(const YAML::Node& map, bool normalise = false) {
-    std::set<std::string> seen;
-    for (auto it = map.begin(); it != map.end(); ++it) {
-      if (!it->first.IsScalar()) {
-        diags_.error(pos(it->first), "map keys must be plain strings");
+  void check_duplicate_keys(const ydoc::Node& map, bool normalise = false) {
+    std::set<std::string_view> seen;
+    for (const auto& e : fields(map).entries) {
+      if (!e.scalar) {
+        diags_.error(pos(e.key_node), "map keys must be plain strings");
         continue;
       }
-      std::string k = normalise ? normalise_key(it->first.Scalar()) : it->first.Scalar();
-      if (!seen.insert(k).second) diags_.error(pos(it->first), "duplicate key '" + it->first.Scalar() + "'");
+      if (!seen.insert(normalise ? std::string_view(e.key) : std::string_view(e.raw)).second)
+        diags_.error(pos(e.key_node), "duplicate key '" + e.raw + "'");
     }
   }
 
   // Reports keys of `map` that are not in `allowed` (after normalisation); `hints` are
   // extra names worth suggesting (another stage kind's keys, say).
-  void check_keys(const YAML::Node& map, const std::vector<std::string>& allowed, const std::string& where,
+  void check_keys(const ydoc::Node& map, const std::vector<std::string>& allowed, const std::string& where,
                   const std::vector<std::string>& hints = {}, bool check_duplicates = true) {
     if (check_duplicates) check_duplicate_keys(map, true);
-    for (auto it = map.begin(); it != map.end(); ++it) {
-      if (!it->first.IsScalar()) continue;
-      const std::string& raw = it->first.Scalar();
+    for (const auto& e : fields(map).entries) {
+      if (!e.scalar) continue;
+      const std::string& raw = e.raw;
       if (is_user_key(raw)) continue;
-      std::string k = normalise_key(raw);
+      const std::string& k = e.key;
       if (std::find(allowed.begin(), allowed.end(), k) != allowed.end()) continue;
       std::string msg = "unknown key '" + raw + "' in " + where;
       if (std::find(hints.begin(), hints.end(), k) != hints.end()) {
-        diags_.error(pos(it->first), msg + "; '" + k + "' belongs to another kind of stage");
+        diags_.error(pos(e.key_node), msg + "; '" + k + "' belongs to another kind of stage");
         continue;
       }
       std::vector<std::string> candidates = allowed;
       candidates.insert(candidates.end(), hints.begin(), hints.end());
       std::string hint = closest_match(k, candidates);
       if (!hint.empty()) msg += "; did you mean '" + hint + "'?";
-      diags_.error(pos(it->first), msg);
+      diags_.error(pos(e.key_node), msg);
     }
   }
 
+  // The entries of `map`, read once per map for the many lookups the loader makes in it.
+  const Fields& fields(const ydoc::Node& map) const {
+    for (const auto& [node, f] : fields_cache_)
+      if (node && node->is(map)) return f;
+    // Round robin: the maps being loaded nest (workflow, job, stage, ...) a few levels deep.
+    auto& slot = fields_cache_[fields_next_++ % fields_cache_.size()];
+    slot.first = map;
+    slot.second = Fields(map);
+    return slot.second;
+  }
+
   // The value of `key` in `map`, accepting the underscore spelling too.
-  YAML::Node get(const YAML::Node& map, const std::string& key) const {
-    for (auto it = map.begin(); it != map.end(); ++it)
-      if (it->first.IsScalar() && normalise_key(it->first.Scalar()) == key) return it->second;
-    return YAML::Node(YAML::NodeType::Undefined);
+  ydoc::Node get(const ydoc::Node& map, std::string_view key) const {
+    for (const auto& e : fields(map).entries)
+      if (e.scalar && e.key == key) return e.value;
+    return ydoc::Node(ydoc::NodeType::Undefined);
   }
 
-  YAML::Node key_node(const YAML::Node& map, const std::string& key) const {
-    for (auto it = map.begin(); it != map.end(); ++it)
-      if (it->first.IsScalar() && normalise_key(it->first.Scalar()) == key) return it->first;
-    return YAML::Node(YAML::NodeType::Undefined);
+  ydoc::Node key_node(const ydoc::Node& map, std::string_view key) const {
+    for (const auto& e : fields(map).entries)
+      if (e.scalar && e.key == key) return e.key_node;
+    return ydoc::Node(ydoc::NodeType::Undefined);
   }
 
-  static bool present(const YAML::Node& n) { return n.IsDefined() && !n.IsNull(); }
+  static bool present(const ydoc::Node& n) { return n.IsDefined() && !n.IsNull(); }
 
-  std::optional<Text> text(const YAML::Node& n, const std::string& what) {
+  std::optional<Text> text(const ydoc::Node& n, const std::string& what) {
     if (!present(n)) return std::nullopt;
     if (!n.IsScalar()) {
       diags_.error(pos(n), what + " must be a single value, not a " + (n.IsMap() ? "map" : "list"));
@@ -222,12 +335,12 @@ class Loader {
     return Text{n.Scalar(), pos(n)};
   }
 
-  std::string plain_string(const YAML::Node& n, const std::string& what) {
+  std::string plain_string(const ydoc::Node& n, const std::string& what) {
     auto t = text(n, what);
     return t ? t->value : std::string();
   }
 
-  std::optional<bool> boolean(const YAML::Node& n, const std::string& what) {
+  std::optional<bool> boolean(const ydoc::Node& n, const std::string& what) {
     if (!present(n)) return std::nullopt;
     Json v = n.IsScalar() ? scalar_to_json(n) : Json();
     if (!v.is_boolean()) {
@@ -237,7 +350,7 @@ class Loader {
     return v.get<bool>();
   }
 
-  std::optional<int> integer(const YAML::Node& n, const std::string& what, int min_value) {
+  std::optional<int> integer(const ydoc::Node& n, const std::string& what, int min_value) {
     if (!present(n)) return std::nullopt;
     Json v = n.IsScalar() ? scalar_to_json(n) : Json();
     if (!v.is_number_integer() || v.get<long long>() < min_value || v.get<long long>() > 1000000000) {
@@ -247,7 +360,7 @@ class Loader {
     return static_cast<int>(v.get<long long>());
   }
 
-  TextMap text_map(const YAML::Node& n, const std::string& what) {
+  TextMap text_map(const ydoc::Node& n, const std::string& what) {
     TextMap out;
     if (!present(n)) return out;
     if (!n.IsMap()) {
@@ -266,7 +379,7 @@ class Loader {
     return out;
   }
 
-  std::vector<std::string> string_list(const YAML::Node& n, const std::string& what) {
+  std::vector<std::string> string_list(const ydoc::Node& n, const std::string& what) {
     std::vector<std::string> out;
     if (!present(n)) return out;
     if (n.IsScalar()) return {n.Scalar()};
@@ -284,7 +397,7 @@ class Loader {
     return out;
   }
 
-  void load_defaults(const YAML::Node& n, std::optional<Text>& shell, std::optional<Text>& wd) {
+  void load_defaults(const ydoc::Node& n, std::optional<Text>& shell, std::optional<Text>& wd) {
     if (!present(n)) return;
     if (!n.IsMap()) {
       diags_.error(pos(n), "'defaults' must be a map with 'shell' and/or 'working-directory'");
@@ -295,13 +408,13 @@ class Loader {
     wd = text(get(n, "working-directory"), "defaults.working-directory");
   }
 
-  void load_body(const std::string& name, const YAML::Node& body, SourcePos name_pos, bool top_level,
+  void load_body(const std::string& name, const ydoc::Node& body, SourcePos name_pos, bool top_level,
                  std::vector<Workflow>& out) {
     if (!body.IsMap()) {
       diags_.error(name_pos, "'" + name + "' must be a map with 'type: Workflow'");
       return;
     }
-    YAML::Node type = body["type"];
+    ydoc::Node type = body["type"];
     if (!present(type)) {
       diags_.error(name_pos, "'" + name + "' has no 'type:'; a workflow needs 'type: Workflow'");
       return;
@@ -330,13 +443,13 @@ class Loader {
     w.max_job_parallel = integer(get(body, "max-job-parallel"), "max-job-parallel", 1);
     w.run_name = text(get(body, "run-name"), "run-name");
     w.concurrency = to_json(get(body, "concurrency"));
-    if (YAML::Node c = get(body, "concurrency"); present(c)) {
+    if (ydoc::Node c = get(body, "concurrency"); present(c)) {
       if (!c.IsMap()) {
         diags_.error(pos(c), "'concurrency' must be a map: {group: ..., limit: N, strategy: cancel-new|queue}");
       } else {
         check_keys(c, {"group", "limit", "strategy"}, "concurrency");
         integer(get(c, "limit"), "concurrency.limit", 1);
-        YAML::Node st = get(c, "strategy");
+        ydoc::Node st = get(c, "strategy");
         if (present(st) && (!st.IsScalar() || (st.Scalar() != "cancel-new" && st.Scalar() != "queue")))
           diags_.error(pos(st), "concurrency.strategy must be 'cancel-new' or 'queue'");
       }
@@ -344,7 +457,7 @@ class Loader {
     w.extras = to_json(get(body, "extras"));
     load_extras(get(body, "extras"), w);
 
-    YAML::Node jobs = get(body, "jobs");
+    ydoc::Node jobs = get(body, "jobs");
     if (!present(jobs)) {
       diags_.error(name_pos, "workflow '" + name + "' has no 'jobs:'");
     } else if (!jobs.IsMap()) {
@@ -361,16 +474,16 @@ class Loader {
 
   // `on:` as the seed reference writes it (a list of {cron, timezone} and {manual: true})
   // or as ddeutil does ({schedule: [{cronjob, timezone|tz}]}).
-  void load_schedules(const YAML::Node& n, Workflow& w) {
+  void load_schedules(const ydoc::Node& n, Workflow& w) {
     if (!present(n)) return;
-    auto entry = [&](const YAML::Node& e, const char* cron_key, const std::vector<std::string>& keys) {
+    auto entry = [&](const ydoc::Node& e, const char* cron_key, const std::vector<std::string>& keys) {
       if (!e.IsMap()) {
         diags_.error(pos(e), std::string("a schedule must be a map with '") + cron_key + ":'");
         return;
       }
       check_keys(e, keys, "schedule");
-      YAML::Node manual = get(e, "manual");
-      YAML::Node cron = get(e, cron_key);
+      ydoc::Node manual = get(e, "manual");
+      ydoc::Node cron = get(e, cron_key);
       if (!present(cron)) {
         if (!present(manual)) diags_.error(pos(e), std::string("a schedule needs '") + cron_key + ":'");
         else boolean(manual, "manual");
@@ -379,7 +492,7 @@ class Loader {
       ScheduleSpec spec;
       if (auto t = text(cron, cron_key)) spec.cron = *t;
       else return;
-      YAML::Node tz = present(get(e, "timezone")) ? get(e, "timezone") : get(e, "tz");
+      ydoc::Node tz = present(get(e, "timezone")) ? get(e, "timezone") : get(e, "tz");
       if (present(tz)) {
         spec.tz = plain_string(tz, "timezone");
         spec.tz_pos = pos(tz);
@@ -390,7 +503,7 @@ class Loader {
       for (const auto& e : n) entry(e, "cron", {"cron", "timezone", "tz", "manual"});
     } else if (n.IsMap()) {
       check_keys(n, {"schedule"}, "on");
-      YAML::Node list = get(n, "schedule");
+      ydoc::Node list = get(n, "schedule");
       if (present(list)) {
         if (!list.IsSequence()) diags_.error(pos(list), "'schedule' must be a list of {cronjob: ..., timezone: ...}");
         else
@@ -401,7 +514,7 @@ class Loader {
     }
   }
 
-  void load_extras(const YAML::Node& n, Workflow& w) {
+  void load_extras(const ydoc::Node& n, Workflow& w) {
     if (!present(n)) return;
     if (!n.IsMap()) {
       diags_.error(pos(n), "'extras' must be a map");
@@ -423,7 +536,7 @@ class Loader {
     }
   }
 
-  void load_params(const YAML::Node& n, Workflow& w) {
+  void load_params(const ydoc::Node& n, Workflow& w) {
     if (!present(n)) return;
     if (!n.IsMap()) {
       diags_.error(pos(n), "'params' must be a map of param names to types");
@@ -434,8 +547,8 @@ class Loader {
       ParamSpec p;
       p.name = it->first.Scalar();
       p.pos = pos(it->first);
-      const YAML::Node v = it->second;
-      YAML::Node type_node;
+      const ydoc::Node v = it->second;
+      ydoc::Node type_node;
       if (v.IsScalar()) {
         type_node = v;
       } else if (v.IsMap()) {
@@ -446,7 +559,7 @@ class Loader {
         p.required = boolean(get(v, "required"), "required").value_or(false);
         p.secret = boolean(get(v, "secret"), "secret").value_or(false);
         p.precision = integer(get(v, "precision"), "precision", 0);
-        YAML::Node opts = get(v, "options");
+        ydoc::Node opts = get(v, "options");
         if (present(opts)) {
           if (!opts.IsSequence() || opts.size() == 0) {
             diags_.error(pos(opts), "options of param '" + p.name + "' must be a non-empty list");
@@ -485,7 +598,7 @@ class Loader {
     }
   }
 
-  void load_job(const std::string& name, const YAML::Node& n, SourcePos name_pos, Workflow& w) {
+  void load_job(const std::string& name, const ydoc::Node& n, SourcePos name_pos, Workflow& w) {
     Job j;
     j.name = name;
     j.pos = name_pos;
@@ -499,7 +612,7 @@ class Loader {
     }
     check_keys(n, kJobKeys, "job '" + name + "'");
     j.desc = plain_string(present(get(n, "desc")) ? get(n, "desc") : get(n, "description"), "desc");
-    YAML::Node needs = get(n, "needs");
+    ydoc::Node needs = get(n, "needs");
     if (present(needs)) {
       if (needs.IsScalar()) {
         j.needs.push_back({needs.Scalar(), pos(needs)});
@@ -513,7 +626,7 @@ class Loader {
       }
     }
     j.if_cond = text(get(n, "if"), "if");
-    YAML::Node rule = get(n, "trigger-rule");
+    ydoc::Node rule = get(n, "trigger-rule");
     if (present(rule)) {
       std::string r = rule.IsScalar() ? rule.Scalar() : "";
       std::replace(r.begin(), r.end(), '-', '_');
@@ -533,14 +646,14 @@ class Loader {
     j.timeout = text(get(n, "timeout"), "timeout");
     j.retry = retry_text(get(n, "retry"));
     j.continue_on_error = boolean(get(n, "continue-on-error"), "continue-on-error").value_or(false);
-    YAML::Node outputs = get(n, "outputs");
+    ydoc::Node outputs = get(n, "outputs");
     if (outputs.IsDefined()) j.outputs = text_map(outputs, "outputs");
     load_defaults(get(n, "defaults"), j.shell, j.working_directory);
     load_strategy(get(n, "strategy"), j);
-    YAML::Node runs_on = get(n, "runs-on");
+    ydoc::Node runs_on = get(n, "runs-on");
     j.runs_on = to_json(runs_on);
     check_runs_on(runs_on);
-    YAML::Node stages = get(n, "stages");
+    ydoc::Node stages = get(n, "stages");
     if (present(stages)) {
       if (!stages.IsSequence()) diags_.error(pos(stages), "'stages' must be a list of stages");
       else
@@ -549,7 +662,7 @@ class Loader {
     w.jobs.push_back(std::move(j));
   }
 
-  void load_strategy(const YAML::Node& n, Job& j) {
+  void load_strategy(const ydoc::Node& n, Job& j) {
     if (!present(n)) return;
     if (!n.IsMap()) {
       diags_.error(pos(n), "'strategy' must be a map with 'matrix:'");
@@ -561,7 +674,7 @@ class Loader {
     Json norm = Json::object();
     for (auto it = j.strategy.begin(); it != j.strategy.end(); ++it) norm[normalise_key(it.key())] = it.value();
     j.strategy = norm;
-    YAML::Node m = get(n, "matrix");
+    ydoc::Node m = get(n, "matrix");
     if (m.IsMap()) {
       check_duplicate_keys(m);
       for (auto it = m.begin(); it != m.end(); ++it) {
@@ -575,12 +688,12 @@ class Loader {
       diags_.error(pos(m), "'matrix' must be a map of keys to lists (or a ${{ }} expression giving one)");
     }
     for (const char* k : {"include", "exclude"}) {
-      YAML::Node e = get(n, k);
+      ydoc::Node e = get(n, k);
       if (present(e) && !e.IsSequence()) diags_.error(pos(e), std::string("'") + k + "' must be a list of maps");
     }
   }
 
-  std::optional<Text> retry_text(const YAML::Node& n) {
+  std::optional<Text> retry_text(const ydoc::Node& n) {
     if (!present(n)) return std::nullopt;
     if (n.IsMap()) {
       // The long form is part of the retry issue; keep it as JSON text.
@@ -589,7 +702,7 @@ class Loader {
     return text(n, "retry");
   }
 
-  void check_runs_on(const YAML::Node& n) {
+  void check_runs_on(const ydoc::Node& n) {
     if (!present(n)) return;
     std::string type;
     if (n.IsScalar()) {
@@ -605,7 +718,7 @@ class Loader {
       diags_.error(pos(n), "runs-on type '" + type + "' is not supported (supported: local, slurm)");
   }
 
-  Stage load_stage(const YAML::Node& n) {
+  Stage load_stage(const ydoc::Node& n) {
     Stage s;
     s.pos = pos(n);
     if (!n.IsMap()) {
@@ -669,7 +782,7 @@ class Loader {
       case StageKind::Python: {
         if (auto t = text(get(n, "run"), "run")) s.run = *t;
         else diags_.error(s.pos, "'run' must hold the Python code to run");
-        YAML::Node v = get(n, "vars");
+        ydoc::Node v = get(n, "vars");
         if (present(v) && !v.IsMap()) diags_.error(pos(v), "'vars' must be a map of names to values");
         s.vars = present(v) ? to_json(v) : Json::object();
         break;
@@ -677,7 +790,7 @@ class Loader {
       case StageKind::Call: {
         if (auto t = text(get(n, "uses"), "uses")) s.uses = *t;
         else diags_.error(s.pos, "'uses' must name what to call, e.g. tasks/add@v1");
-        YAML::Node v = get(n, "with");
+        ydoc::Node v = get(n, "with");
         if (present(v) && !v.IsMap()) diags_.error(pos(v), "'with' must be a map of argument names to values");
         s.with = present(v) ? to_json(v) : Json::object();
         break;
@@ -685,13 +798,13 @@ class Loader {
       case StageKind::Trigger: {
         if (auto t = text(get(n, "trigger"), "trigger")) s.trigger = *t;
         else diags_.error(s.pos, "'trigger' must name the workflow to run");
-        YAML::Node v = get(n, "params");
+        ydoc::Node v = get(n, "params");
         if (present(v) && !v.IsMap()) diags_.error(pos(v), "'params' must be a map of param names to values");
         s.trigger_params = present(v) ? to_json(v) : Json::object();
         break;
       }
       case StageKind::Parallel: {
-        YAML::Node branches = get(n, "parallel");
+        ydoc::Node branches = get(n, "parallel");
         if (!branches.IsMap() || branches.size() == 0) {
           diags_.error(pos(branches), "'parallel' must be a map of branch names to stage lists");
           break;
@@ -708,7 +821,7 @@ class Loader {
         break;
       }
       case StageKind::Foreach: {
-        YAML::Node items = get(n, "foreach");
+        ydoc::Node items = get(n, "foreach");
         s.foreach_pos = pos(items);
         if (items.IsSequence() || (items.IsScalar() && !items.IsNull())) {
           s.foreach_items = items.IsSequence() ? to_json(items) : Json(items.Scalar());
@@ -726,7 +839,7 @@ class Loader {
       case StageKind::Until: {
         if (auto t = text(get(n, "until"), "until")) s.until = *t;
         else diags_.error(s.pos, "'until' must hold the condition that ends the loop");
-        YAML::Node item = get(n, "item");
+        ydoc::Node item = get(n, "item");
         s.until_item = present(item) ? to_json(item) : Json(0);
         s.max_loop = text(get(n, "max-loop"), "max-loop");
         StageList l;
@@ -739,7 +852,7 @@ class Loader {
         if (auto t = text(get(n, "case"), "case")) s.case_value = *t;
         else diags_.error(s.pos, "'case' must hold the value to match");
         s.skip_not_match = boolean(get(n, "skip-not-match"), "skip-not-match").value_or(false);
-        YAML::Node match = get(n, "match");
+        ydoc::Node match = get(n, "match");
         if (!match.IsSequence()) {
           diags_.error(pos(present(match) ? match : n),
                        "'match' must be a list of entries {case: VALUE, stages: [...]} (or {else: [...]})");
@@ -760,7 +873,7 @@ class Loader {
             l.stages = stage_list(get(e, "else"), "else", l.pos);
           } else {
             check_keys(e, {"case", "stages"}, "match entry");
-            YAML::Node c = get(e, "case");
+            ydoc::Node c = get(e, "case");
             if (!present(c) || !c.IsScalar()) {
               diags_.error(pos(e), "a 'match' entry needs 'case:' with a value (use '_' to match anything)");
               continue;
@@ -781,7 +894,7 @@ class Loader {
     return s;
   }
 
-  std::vector<Stage> stage_list(const YAML::Node& n, const std::string& what, const SourcePos& owner) {
+  std::vector<Stage> stage_list(const ydoc::Node& n, const std::string& what, const SourcePos& owner) {
     std::vector<Stage> out;
     if (!present(n) || !n.IsSequence()) {
       diags_.error(n.IsDefined() ? pos(n) : owner, what + ": 'stages' must be a list of stages");
@@ -794,6 +907,8 @@ class Loader {
   std::string path_;
   const std::string& text_;
   DiagnosticList& diags_;
+  mutable std::array<std::pair<std::optional<ydoc::Node>, Fields>, 8> fields_cache_;
+  mutable std::size_t fields_next_ = 0;
 };
 
 }  // namespace
@@ -823,13 +938,13 @@ WorkflowFile load_workflow_file(const std::string& path, DiagnosticList& diags) 
 
 Result<Json> parse_yaml_map(const std::string& text, const std::string& path) {
   DiagnosticList diags;
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::Exception& e) {
-    return Error(path + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
-                 ": invalid YAML/JSON: " + e.msg);
+  YamlError error;
+  std::optional<ydoc::Document> doc = read_yaml(text, error);
+  if (!doc) {
+    return Error(path + ":" + std::to_string(error.line + 1) + ":" + std::to_string(error.column + 1) +
+                 ": invalid YAML/JSON: " + error.message);
   }
+  ydoc::Node root = doc->root();
   if (!root || root.IsNull()) return Json::object();
   if (!root.IsMap()) return Error(path + ": expected a map of param names to values");
   std::string t = text;

@@ -57,6 +57,9 @@ class Reporter {
   virtual void stage_finished(const StageEvent& e) = 0;
   virtual void job_finished(const JobEvent& e) = 0;
   virtual void run_finished(const RunSummary& s) = 0;
+  // Whether run_finished reads RunSummary::result_json; the run keeps what the result needs
+  // (every job's outputs and stages) only then.
+  virtual bool wants_result_json() const { return true; }
   // A reporter that shows elapsed times asks to be woken at least every `tick_interval` and
   // gets tick() then (the terminal view); others return zero.
   virtual std::chrono::milliseconds tick_interval() const { return std::chrono::milliseconds(0); }

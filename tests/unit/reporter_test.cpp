@@ -148,7 +148,7 @@ TEST_CASE("reporter: plain lines carry no escape codes") {
   std::string out = c.text();
   CHECK(out.find('\033') == std::string::npos);
   CHECK(out.find("build (eu)/compile | compiling\n") != std::string::npos);
-  CHECK(out.find("see: wf logs R1 test/unit tests") != std::string::npos);
+  CHECK(out.find("see: wf logs R1 'test/unit tests'") != std::string::npos);
 }
 
 TEST_CASE("reporter: the terminal view ends with the summary and no live area") {
