@@ -297,9 +297,7 @@ bool Run::progress_nest(Frame& f) {
     return true;
   }
   if (cancelled) {
-    const std::string& why = !f.cancel_reason.empty() ? f.cancel_reason : cancel_reason_;
-    end_stage(f, Status::Cancel, Error(why.empty() ? "cancelled" : why, timed_out_ ? "TimeoutError" : "CancelError"),
-              outputs, -1);
+    end_stage(f, Status::Cancel, cancel_error(f), outputs, -1);
     return true;
   }
   end_stage(f, Status::Success, Error(), outputs, -1);

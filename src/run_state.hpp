@@ -191,6 +191,7 @@ class Run {
   void finish_instance(Instance& in);
   void cancel_instance(Instance& in, const std::string& reason, bool immediate);
   void cancel_frame(Frame& f, const std::string& reason, bool immediate);
+  Error cancel_error(const Frame& f) const;
   void on_exit(const ProcessExit& e);
   void on_timer(Frame& f);
   void flush_logs(Frame& f);

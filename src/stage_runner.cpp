@@ -385,8 +385,7 @@ void Run::on_exit(const ProcessExit& e) {
                 "TimeoutError");
   } else if (e.cancelled) {
     st = Status::Cancel;
-    const std::string& why = !f.cancel_reason.empty() ? f.cancel_reason : cancel_reason_;
-    err = Error(why.empty() ? "cancelled" : why, timed_out_ ? "TimeoutError" : "CancelError");
+    err = cancel_error(f);
   } else if (e.term_signal != 0) {
     st = Status::Failed;
     err = Error("killed by signal " + std::to_string(e.term_signal) + " (" + strsignal(e.term_signal) + ")",
@@ -452,6 +451,12 @@ void Run::for_each_frame(Frame& f, const std::function<void(Frame&)>& fn) {
 
 // Stops one instance: its processes (if any) are killed and reported by on_exit as CANCEL;
 // stages waiting on a timer end now; nested stages start nothing more.
+// Why a stage of `f` was cancelled: its own reason (a sibling failed), else the run's.
+Error Run::cancel_error(const Frame& f) const {
+  const std::string& why = !f.cancel_reason.empty() ? f.cancel_reason : cancel_reason_;
+  return Error(why.empty() ? "cancelled" : why, timed_out_ ? "TimeoutError" : "CancelError");
+}
+
 void Run::cancel_instance(Instance& in, const std::string& reason, bool immediate) {
   cancel_frame(in.root, reason, immediate);
 }

@@ -157,9 +157,7 @@ void Run::trigger_exit(Frame& f, const ProcessExit& e) {
                            "TimeoutError"),
                      outputs, -1);
   if (e.cancelled) {
-    const std::string& why = !f.cancel_reason.empty() ? f.cancel_reason : cancel_reason_;
-    return end_stage(f, Status::Cancel, Error(why.empty() ? "cancelled" : why, timed_out_ ? "TimeoutError" : "CancelError"),
-                     outputs, -1);
+    return end_stage(f, Status::Cancel, cancel_error(f), outputs, -1);
   }
   if (e.term_signal == 0 && e.exit_code == 0) return end_stage(f, Status::Success, Error(), outputs, 0);
   std::string msg;
