@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -6,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "commands.hpp"
+#include "wf/params.hpp"
 #include "wf/cli.hpp"
 
 extern char** environ;
@@ -43,6 +45,28 @@ int run_cli(int argc, char** argv) {
       cli::add_show(app, g), cli::add_logs(app, g),     cli::add_graph(app, g), cli::add_cancel(app, g), cli::add_gc(app, g), cli::add_release(app, g), cli::add_tick(app, g), cli::add_schedule(app, g), cli::add_audit(app, g), cli::add_completion(app, g), cli::add_complete_helper(app, g), cli::add_version(app, g),
   };
   for (auto& c : commands) c.app->fallthrough();
+
+  // The command word: an unknown one is an error even with --help after it (CLI11 would
+  // print the general help and exit 0 for `wf bogus --help`).
+  for (int i = 1; i < argc; ++i) {
+    std::string word = argv[i];
+    if (word == "--") break;
+    if (word == "--conf" || word == "--state-dir" || word == "--color") {
+      ++i;
+      continue;
+    }
+    if (word.empty() || word[0] == '-') continue;
+    std::vector<std::string> names;
+    for (const auto* sub : app.get_subcommands([](CLI::App*) { return true; })) names.push_back(sub->get_name());
+    if (std::find(names.begin(), names.end(), word) == names.end()) {
+      std::string hint = closest_match(word, names);
+      std::fprintf(stderr, "wf: error: unknown command '%s'%s\n", word.c_str(),
+                   hint.empty() ? "" : ("; did you mean '" + hint + "'?").c_str());
+      std::fprintf(stderr, "Run 'wf --help' for the list of commands.\n");
+      return cli::kUsage;
+    }
+    break;
+  }
 
   try {
     app.parse(argc, argv);

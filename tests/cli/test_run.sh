@@ -579,4 +579,14 @@ expect_err "wf: error: cannot create state directory $TEST_TMP/notadir" "state d
 wf --state-dir "$TEST_TMP/corrupt" runs
 expect_rc 4 "--state-dir"
 
+# --- an unknown command is an error, also with --help after it ------------------------------------
+wf bogus --help
+expect_rc 2 "unknown command with --help:"
+expect_err "wf: error: unknown command 'bogus'"
+wf rnu hello.yml
+expect_rc 2 "misspelt command:"
+expect_err "unknown command 'rnu'; did you mean 'run'?"
+wf --state-dir "$TEST_TMP/other" runs
+expect_rc 0 "a global option with a value before the command:"
+
 finish
