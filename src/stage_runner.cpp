@@ -449,14 +449,14 @@ void Run::for_each_frame(Frame& f, const std::function<void(Frame&)>& fn) {
     for (std::size_t i = 0; i < f.nest->children.size(); ++i) for_each_frame(*f.nest->children[i], fn);
 }
 
-// Stops one instance: its processes (if any) are killed and reported by on_exit as CANCEL;
-// stages waiting on a timer end now; nested stages start nothing more.
 // Why a stage of `f` was cancelled: its own reason (a sibling failed), else the run's.
 Error Run::cancel_error(const Frame& f) const {
   const std::string& why = !f.cancel_reason.empty() ? f.cancel_reason : cancel_reason_;
   return Error(why.empty() ? "cancelled" : why, timed_out_ ? "TimeoutError" : "CancelError");
 }
 
+// Stops one instance: its processes (if any) are killed and reported by on_exit as CANCEL;
+// stages waiting on a timer end now; nested stages start nothing more.
 void Run::cancel_instance(Instance& in, const std::string& reason, bool immediate) {
   cancel_frame(in.root, reason, immediate);
 }
