@@ -314,6 +314,13 @@ void Run::on_exit(const ProcessExit& e) {
   std::string out = mask(e.out), errtext = mask(e.err);
   flush_logs(in);
   Json outputs = Json::object();
+  // The stage's files are "<base>.*" (start_process); a Slurm stage's stay until the run
+  // ends, since a rerun after a crash may collect them again.
+  std::string base = in.output_file.empty() ? tmp_dir_ + "/" + std::to_string(in.stage.id)
+                                            : in.output_file.substr(0, in.output_file.size() - 4);
+  auto remove_file = [&](const std::string& path) {
+    if (!is_slurm_handle(e.id)) ::unlink(path.c_str());
+  };
   if (!in.output_file.empty()) {
     std::ifstream f(in.output_file, std::ios::binary);
     if (f) {
@@ -321,14 +328,14 @@ void Run::on_exit(const ProcessExit& e) {
       ss << f.rdbuf();
       outputs = parse_output_file(ss.str());
       f.close();
-      ::unlink(in.output_file.c_str());
+      remove_file(in.output_file);
     }
-    ::unlink((tmp_dir_ + "/" + std::to_string(in.stage.id) + ".script").c_str());
+    remove_file(base + ".script");
   }
   const Stage& stage_def = w_.jobs[in.job].stages[in.next_stage];
   Error py_error;
   if (stage_def.kind == StageKind::Call) {
-    ::unlink((tmp_dir_ + "/" + std::to_string(in.stage.id) + ".with").c_str());
+    remove_file(base + ".with");
     if (e.spawn_error.empty() && !e.timed_out && !e.cancelled && e.term_signal == 0 && e.exit_code == 0) {
       // The JSON object it printed is its outputs: the whole stdout, or its last line.
       Json printed = Json::parse(e.out, nullptr, false);
@@ -345,7 +352,6 @@ void Run::on_exit(const ProcessExit& e) {
       }
     }
   } else if (stage_def.kind == StageKind::Python) {
-    std::string base = tmp_dir_ + "/" + std::to_string(in.stage.id);
     std::ifstream f(base + ".pyout", std::ios::binary);
     if (f) {
       Json r = Json::parse(f, nullptr, false);
@@ -354,8 +360,8 @@ void Run::on_exit(const ProcessExit& e) {
       if (r.is_object() && r.contains("error") && r["error"].is_object())
         py_error = Error(r["error"].value("message", ""), r["error"].value("name", "Exception"));
     }
-    ::unlink((base + ".pyout").c_str());
-    ::unlink((base + ".pyin").c_str());
+    remove_file(base + ".pyout");
+    remove_file(base + ".pyin");
   } else {
     outputs["return_code"] = e.exit_code;
     outputs["stdout"] = e.out;
@@ -371,7 +377,8 @@ void Run::on_exit(const ProcessExit& e) {
     err = Error(e.spawn_error, "StageError");
   } else if (e.timed_out) {
     st = Status::Failed;
-    err = Error(std::string(in.stage_timed_by_job ? "job" : "stage") + " timed out; the process group was killed",
+    err = Error(std::string(in.stage_timed_by_job ? "job" : "stage") + " timed out; " +
+                    (is_slurm_handle(e.id) ? "its Slurm job was cancelled" : "the process group was killed"),
                 "TimeoutError");
   } else if (e.cancelled) {
     st = Status::Cancel;
@@ -435,7 +442,8 @@ void Run::flush_logs(Instance& in) {
 void Run::cancel_instance(Instance& in, const std::string& reason, bool immediate) {
   in.cancelled = true;
   if (in.pid) {
-    procs_.cancel(*in.pid, immediate);
+    if (is_slurm_handle(*in.pid)) slurm_.cancel(*in.pid);
+    else procs_.cancel(*in.pid, immediate);
     return;
   }
   if (in.in_stage && in.timer) {
@@ -541,6 +549,8 @@ bool Run::start_process(Instance& in, const Stage& s, const std::function<const 
     end_stage(in, Status::Failed, e, Json::object(), -1);
     return false;
   };
+  const bool slurm = runs_on_slurm(j.runs_on);
+  if (slurm && reattach_slurm(in, deadline)) return true;
   auto script = render_string_lazy(s.kind == StageKind::Python ? s.run : s.kind == StageKind::Call ? s.uses : s.bash, vars);
   if (!script.ok()) return failed(script.error());
   std::string cwd = opts_.cwd;
@@ -568,6 +578,11 @@ bool Run::start_process(Instance& in, const Stage& s, const std::function<const 
     }
   }
   std::string base = tmp_dir_ + "/" + std::to_string(in.stage.id);
+  if (slurm) {
+    auto b = slurm_stage_base(in);
+    if (!b.ok()) return failed(b.error());
+    base = *b;
+  }
   in.output_file = base + ".out";
   env["WF_RUN_ID"] = run_.id;
   env["WF_WORKFLOW"] = w_.name;
@@ -624,6 +639,7 @@ bool Run::start_process(Instance& in, const Stage& s, const std::function<const 
     argv = std::move(cmd.argv);
   }
   SpawnSpec spec{std::move(argv), env_list(env), cwd, deadline, stdin_path};
+  if (slurm) return submit_slurm(in, spec, base);
   ProcessId pid = procs_.spawn(spec);
   in.pid = pid;
   by_pid_[pid] = &in;

@@ -1,0 +1,76 @@
+// The Run's part for stages of jobs with `runs-on: slurm` (FORMAT §11): where their files go,
+// submitting them through the SlurmSet with the job id committed at once, and, on a rerun,
+// attaching to the Slurm jobs of the interrupted attempt instead of submitting again.
+// start_process builds the command as for a local stage and hands it over here.
+#include <algorithm>
+#include <filesystem>
+
+#include "run_state.hpp"
+#include "wf/recovery.hpp"
+
+namespace wf {
+
+// On a rerun: which stages of the interrupted attempt have Slurm jobs to collect.
+void Run::prepare_slurm() {
+  if (!opts_.resume || run_.attempt <= 1) return;
+  if (std::none_of(w_.jobs.begin(), w_.jobs.end(), [](const Job& j) { return runs_on_slurm(j.runs_on); })) return;
+  auto found = slurm_jobs_to_reattach(store_, run_.id, run_.attempt - 1);
+  if (found.ok()) slurm_reattach_ = std::move(*found);
+  else check(found.error());
+}
+
+// "<state dir>/slurm/<run id>/<stage id>": files that outlive this wf.
+Result<std::string> Run::slurm_stage_base(const Instance& in) {
+  std::string dir = slurm_run_dir(store_.path(), run_.id);
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Error("cannot create the directory for Slurm job files " + dir + ": " + ec.message(), "StageError");
+  return dir + "/" + std::to_string(in.stage.id);
+}
+
+// True when the stage is now waiting on the Slurm job an interrupted attempt left.
+bool Run::reattach_slurm(Instance& in, std::optional<Clock::time_point> deadline) {
+  auto it = slurm_reattach_.find(slurm_stage_key(in.rec.display_name, in.stage.index, in.stage.attempt));
+  if (it == slurm_reattach_.end()) return false;
+  std::string external_id = it->second;
+  slurm_reattach_.erase(it);  // once: a later retry of the stage is submitted anew
+  auto ref = parse_slurm_external_id(external_id);
+  SlurmFiles files{ref ? ref->base : ""};
+  if (!ref || !std::filesystem::exists(files.script())) return false;  // its files are gone
+  ProcessId id = slurm_.attach(ref->job_id, files, deadline);
+  in.output_file = files.base + ".out";
+  in.pid = id;
+  by_pid_[id] = &in;
+  in.stage.external_id = external_id;
+  check(store_.update_stage(in.stage));
+  return true;
+}
+
+bool Run::submit_slurm(Instance& in, const SpawnSpec& spec, const std::string& base) {
+  auto args = sbatch_options(w_.jobs[in.job].runs_on);
+  if (!args.ok()) {
+    end_stage(in, Status::Failed, Error(args.error().message, "StageError"), Json::object(), -1);
+    return false;
+  }
+  // The job name carries the run id, so that `squeue -n`/`sacct` find a run's jobs.
+  std::string name = "wf." + run_.id + "." + std::to_string(in.stage.id);
+  SlurmSubmission sub = slurm_.submit(spec, SlurmFiles{base}, name, *args);
+  in.pid = sub.id;
+  by_pid_[sub.id] = &in;
+  if (!sub.job_id.empty()) {
+    in.stage.external_id = slurm_external_id(sub.job_id, base);
+    check(store_.update_stage(in.stage));
+    check(store_.checkpoint());  // a wf killed from here on must not submit it again
+  }
+  return true;
+}
+
+// At the end of a run: its Slurm jobs all ended, their results are in the run store.
+void Run::remove_slurm_files() {
+  if (slurm_.running() > 0) return;
+  if (std::none_of(w_.jobs.begin(), w_.jobs.end(), [](const Job& j) { return runs_on_slurm(j.runs_on); })) return;
+  std::error_code ec;
+  std::filesystem::remove_all(slurm_run_dir(store_.path(), run_.id), ec);
+}
+
+}  // namespace wf
