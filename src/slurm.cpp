@@ -295,6 +295,8 @@ std::string one_line(const std::string& text) {
   std::string line;
   while (std::getline(in, line)) {
     line = trim(line);
+    for (const char* prefix : {"sbatch: error: ", "sbatch: "})
+      if (line.rfind(prefix, 0) == 0) line.erase(0, std::strlen(prefix));
     if (line.empty()) continue;
     out += (out.empty() ? "" : "; ") + line;
   }

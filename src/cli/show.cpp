@@ -33,6 +33,7 @@ int show_command(Globals& g, const ShowArgs& a) {
                  {"attempt", s.attempt},     {"status", to_string(s.status)}, {"exit_code", s.exit_code},
                  {"started_at", s.started_at}, {"finished_at", s.finished_at}, {"outputs", s.outputs}};
       if (!s.error_name.empty()) sj["errors"] = {{"name", s.error_name}, {"message", s.error_message}};
+      if (s.external_id.rfind("slurm:", 0) == 0) sj["external_id"] = s.external_id;
       js.push_back(sj);
     }
     Json jj = {{"job", ji.job},           {"name", ji.display_name},     {"run_attempt", ji.run_attempt},
@@ -86,6 +87,10 @@ int show_command(Globals& g, const ShowArgs& a) {
                   span_text(s["started_at"].get<TimeMs>(), s["finished_at"].get<TimeMs>()).c_str());
       if (s["attempt"].get<int>() > 1) std::printf("  attempt %d", s["attempt"].get<int>());
       if (s["exit_code"].get<int>() >= 0) std::printf("  exit %d", s["exit_code"].get<int>());
+      if (s.contains("external_id")) {
+        std::string ext = s["external_id"].get<std::string>();
+        std::printf("  slurm job %s", ext.substr(6, ext.find(':', 6) - 6).c_str());
+      }
       std::printf("\n");
       if (s.contains("errors"))
         std::printf("      %s: %s\n", s["errors"]["name"].get<std::string>().c_str(),
