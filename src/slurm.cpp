@@ -112,7 +112,7 @@ std::string slurm_batch_script(const SpawnSpec& spec, const SlurmFiles& files) {
   s += "wf_exit() {\n  printf '%s\\n' \"$1\" > " + shell_quote(ec + ".tmp") + " && mv -f " + shell_quote(ec + ".tmp") +
        " " + shell_quote(ec) + "\n  exit \"$1\"\n}\n";
   if (!spec.cwd.empty())
-    s += "cd " + shell_quote(spec.cwd) + " || { echo \"wf: cannot change directory to \"" + shell_quote(spec.cwd) +
+    s += "cd " + shell_quote(spec.cwd) + " 2>/dev/null || { echo \"wf: cannot change directory to \"" + shell_quote(spec.cwd) +
          " >&2; wf_exit 127; }\n";
   std::string cmd;
   for (const auto& a : spec.argv) cmd += (cmd.empty() ? "" : " ") + shell_quote(a);
@@ -456,9 +456,13 @@ SlurmSubmission SlurmSet::submit(const SpawnSpec& spec, const SlurmFiles& files,
   if (!dir.empty()) std::filesystem::create_directories(dir, ec);
   if (ec) return fail("cannot create " + dir.string() + ": " + ec.message());
   for (const auto& p : {files.exitcode_path(), files.stdout_path(), files.stderr_path()}) ::unlink(p.c_str());
+  // The job runs elsewhere (in --chdir): wf's own directory must be spelled out.
+  SpawnSpec job = spec;
+  job.cwd = spec.cwd.empty() ? std::filesystem::current_path(ec).string()
+                             : std::filesystem::absolute(spec.cwd, ec).string();
   {
     std::ofstream f(files.script(), std::ios::binary | std::ios::trunc);
-    f << slurm_batch_script(spec, files);
+    f << slurm_batch_script(job, files);
     if (!f) return fail("cannot write the batch script " + files.script());
   }
   ::chmod(files.script().c_str(), 0700);
