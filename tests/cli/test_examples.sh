@@ -25,7 +25,7 @@ jv() {
     ELSE json_extract(v, p) END FROM (SELECT $(sqlq "$1") AS v, $(sqlq "$2") AS p)"
 }
 
-known="call cleanup diamond hello matrix outputs params python raise secret shell trigger-rules"
+known="call cleanup diamond hello matrix outputs params python raise secret shell slurm trigger-rules"
 
 # --- every example is known to this test -----------------------------------------------------
 for f in "$EX"/*.yml "$EX"/*.yaml; do
@@ -48,7 +48,7 @@ done
 # --- all of them validate together --------------------------------------------------------------
 wf validate "$EX"
 expect_rc 0 "validate examples/"
-expect_out "ok: 12 workflows in 12 files" "validate examples/"
+expect_out "ok: 13 workflows in 13 files" "validate examples/"
 
 # --- matrix -----------------------------------------------------------------------------------
 wf run "$EX/matrix.yml"
@@ -265,5 +265,20 @@ expect_out "StageError: too many rows: 7 > 5" "raise"
 wf run "$EX/raise.yml" -p limit=10
 expect_rc 0 "raise with a higher limit"
 expect_eq "$(job_status check) $(job_status notify)" "SUCCESS SKIP" "raise with a higher limit"
+
+# --- slurm ------------------------------------------------------------------------------------
+# Needs a Slurm cluster: run only when one answers (test_slurm.sh starts one and runs this
+# example for real); it was validated with the others above.
+exec 8>"${TMPDIR:-/tmp}/wf-test-slurm.lock"
+flock -w 600 8
+if command -v sbatch >/dev/null && scontrol ping 2>/dev/null | grep -q "is UP"; then
+  wf run "$EX/slurm.yml"
+  expect_rc 0 "slurm"
+  expect_out "summarize/Sum | legs=4 seed4=16" "slurm legs"
+  expect_eq "$(sql "SELECT count(*) FROM stages WHERE external_id LIKE 'slurm:%'")" "4" "slurm job ids recorded"
+else
+  echo "$(basename "$0"): examples/slurm.yml validated, not run (no Slurm cluster here; test_slurm.sh runs it)"
+fi
+exec 8>&-
 
 finish
