@@ -356,6 +356,13 @@ std::string join_ids(const std::vector<TrackedJob*>& jobs) {
 
 }  // namespace
 
+void scancel_jobs(const std::vector<std::string>& job_ids, const SlurmCommands& commands) {
+  if (job_ids.empty()) return;
+  std::vector<std::string> argv = {commands.scancel};
+  argv.insert(argv.end(), job_ids.begin(), job_ids.end());
+  run_command(argv);
+}
+
 struct SlurmSet::Impl {
   std::chrono::milliseconds interval;
   SlurmCommands cmd;

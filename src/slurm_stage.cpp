@@ -24,6 +24,8 @@ Result<std::string> Run::slurm_stage_base(const Instance& in) {
   std::string dir = slurm_run_dir(store_.path(), run_.id);
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
+  // The job scripts hold the stage's environment: for the owner only.
+  if (!ec) std::filesystem::permissions(std::filesystem::path(dir).parent_path(), std::filesystem::perms::owner_all, ec);
   if (ec) return Error("cannot create the directory for Slurm job files " + dir + ": " + ec.message(), "StageError");
   return dir + "/" + std::to_string(in.stage.id);
 }
@@ -65,10 +67,16 @@ bool Run::submit_slurm(Instance& in, const SpawnSpec& spec, const std::string& b
   return true;
 }
 
-// At the end of a run: its Slurm jobs all ended, their results are in the run store.
+// At the end of a run: its Slurm jobs all ended, their results are in the run store. Jobs an
+// interrupted attempt left that this attempt did not get to (cancelled before, or a changed
+// spec) are cancelled, so that nothing runs on unnoticed, as recovery does for local stages.
 void Run::remove_slurm_files() {
   if (slurm_.running() > 0) return;
   if (std::none_of(w_.jobs.begin(), w_.jobs.end(), [](const Job& j) { return runs_on_slurm(j.runs_on); })) return;
+  std::vector<std::string> leftovers;
+  for (const auto& [key, external_id] : slurm_reattach_)
+    if (auto ref = parse_slurm_external_id(external_id)) leftovers.push_back(ref->job_id);
+  scancel_jobs(leftovers);
   std::error_code ec;
   std::filesystem::remove_all(slurm_run_dir(store_.path(), run_.id), ec);
 }

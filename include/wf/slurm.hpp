@@ -85,6 +85,9 @@ struct SlurmCommands {
   std::string scancel = "scancel";
 };
 
+// One `scancel` for jobs no SlurmSet tracks (a rerun's leftovers); errors are ignored.
+void scancel_jobs(const std::vector<std::string>& job_ids, const SlurmCommands& commands = {});
+
 struct SlurmSubmission {
   ProcessId id = 0;
   std::string job_id;  // empty when the submission failed (the next poll() reports why)
