@@ -356,6 +356,24 @@ std::string join_ids(const std::vector<TrackedJob*>& jobs) {
 
 }  // namespace
 
+std::map<std::string, std::string> slurm_job_states(const std::vector<std::string>& job_ids,
+                                                    const SlurmCommands& commands) {
+  std::map<std::string, std::string> states;
+  if (job_ids.empty()) return states;
+  std::string ids;
+  for (const auto& id : job_ids) ids += (ids.empty() ? "" : ",") + id;
+  CommandResult r = run_command({commands.squeue, "-h", "-t", "all", "-j", ids, "-o", "%i|%T|%r"});
+  if (r.spawn_errno != 0) return states;
+  for (const auto& st : parse_slurm_states(r.out)) states[st.job_id] = slurm_state_name(st.state);
+  std::string missing;
+  for (const auto& id : job_ids)
+    if (!states.count(id)) missing += (missing.empty() ? "" : ",") + id;
+  if (missing.empty()) return states;
+  r = run_command({commands.sacct, "-c", "-n", "-P", "-j", missing, "-o", "JobID,State,ExitCode"});
+  for (const auto& st : parse_slurm_states(r.out)) states.emplace(st.job_id, slurm_state_name(st.state));
+  return states;
+}
+
 void scancel_jobs(const std::vector<std::string>& job_ids, const SlurmCommands& commands) {
   if (job_ids.empty()) return;
   std::vector<std::string> argv = {commands.scancel};

@@ -85,6 +85,12 @@ struct SlurmCommands {
   std::string scancel = "scancel";
 };
 
+// What Slurm says about these jobs now (one squeue call, one sacct -c call for the ones
+// squeue has forgotten): job id -> state ("RUNNING", "COMPLETED", ...); unknown ids are left
+// out, and so is everything when the commands are missing. For `wf show`.
+std::map<std::string, std::string> slurm_job_states(const std::vector<std::string>& job_ids,
+                                                    const SlurmCommands& commands = {});
+
 // One `scancel` for jobs no SlurmSet tracks (a rerun's leftovers); errors are ignored.
 void scancel_jobs(const std::vector<std::string>& job_ids, const SlurmCommands& commands = {});
 

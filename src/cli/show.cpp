@@ -1,6 +1,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "wf/slurm.hpp"
 
 namespace wf::cli {
 
@@ -44,6 +45,19 @@ int show_command(Globals& g, const ShowArgs& a) {
     if (!ji.error_name.empty()) jj["errors"] = {{"name", ji.error_name}, {"message", ji.error_message}};
     jobs.push_back(jj);
   }
+  // Slurm jobs that an interrupted wf left: what Slurm says about them now.
+  std::vector<std::string> left;
+  for (const auto& jj : jobs)
+    for (const auto& sj : jj["stages"])
+      if (sj.contains("external_id") && sj.contains("errors") && sj["errors"]["name"] == "Interrupted")
+        if (auto ref = parse_slurm_external_id(sj["external_id"].get<std::string>())) left.push_back(ref->job_id);
+  auto slurm_states = slurm_job_states(left);
+  for (auto& jj : jobs)
+    for (auto& sj : jj["stages"])
+      if (sj.contains("external_id"))
+        if (auto ref = parse_slurm_external_id(sj["external_id"].get<std::string>()))
+          if (auto st = slurm_states.find(ref->job_id); st != slurm_states.end() && sj.contains("errors"))
+            sj["slurm_state"] = st->second;
   out["jobs"] = jobs;
   auto attempts = (*store)->run_attempts(run->id);
   if (!attempts.ok()) return fail(kState, attempts.error().message);
@@ -90,6 +104,7 @@ int show_command(Globals& g, const ShowArgs& a) {
       if (s.contains("external_id")) {
         std::string ext = s["external_id"].get<std::string>();
         std::printf("  slurm job %s", ext.substr(6, ext.find(':', 6) - 6).c_str());
+        if (s.contains("slurm_state")) std::printf(" (now %s)", s["slurm_state"].get<std::string>().c_str());
       }
       std::printf("\n");
       if (s.contains("errors"))

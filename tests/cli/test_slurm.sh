@@ -220,6 +220,8 @@ expect_eq "$(active_jobs "$run")" "3" "crash: the three b jobs run on after kill
 wait_for '[ "$(active_jobs "$run")" -le 2 ]' 20   # leg 1's b ends while wf is gone
 wf show "$run"
 expect_out "Interrupted: wf (pid $wfpid) stopped while this stage ran; its Slurm job" "crash: show says the job was left running"
+expect_out "(now RUNNING)" "crash: show asks Slurm about the jobs left running"
+expect_out "(now COMPLETED)" "crash: show asks Slurm about the job that ended meanwhile"
 wf rerun "$run"
 expect_rc 0 "crash: rerun"
 expect_out "legs (1)/b | b-done 1" "crash: leg 1's b (finished while wf was gone) collected"
