@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # runs-on: slurm (FORMAT §11) on a real one-node Slurm cluster that scripts/local-slurm.sh
 # brings up on this machine (installing Slurm if needed; needs root). Outputs and exit codes
-# come back; a failing stage; a timeout that scancels its job; a refused submission; sbatch
-# missing; `kill -9` of wf while jobs run, then `wf rerun`, which submits no stage twice;
-# examples/slurm.yml. The cluster is stopped at the end unless it was already running.
+# come back; a failing stage; a timeout, fail-fast and `wf cancel` that scancel their jobs;
+# a refused submission; sbatch missing; `kill -9` of wf while jobs run, then `wf rerun`, which
+# submits no stage twice; examples/slurm.yml. The cluster is stopped at the end unless it was already running.
 # WF_TEST_SLURM=0 skips this test (for machines where it cannot run as root).
 source "$(dirname "$0")/lib.sh"
 if [ ! -x "$WF_BIN" ]; then echo "$(basename "$0"): no wf binary at $WF_BIN" >&2; exit 1; fi
@@ -168,6 +168,46 @@ run=$(last_run_id)
 job=$(slurm_ids "$run")
 expect_eq "$(squeue -h -j "$job" -o %T 2>/dev/null)" "" "timeout: job $job gone from squeue"
 expect_eq "$(squeue -h -t all -j "$job" -o %T 2>/dev/null)" "CANCELLED" "timeout: job $job was cancelled"
+
+# --- fail-fast and wf cancel scancel the running jobs --------------------------------------------------
+cat > ff.yml <<'EOF'
+ff:
+  type: Workflow
+  max-job-parallel: 2
+  jobs:
+    legs:
+      runs-on: slurm
+      strategy:
+        matrix: {n: [1, 2]}
+        fail-fast: true
+      stages:
+        - name: work
+          bash: if [ "$WF_MATRIX_N" = 1 ]; then sleep 1; exit 5; fi; sleep 120
+EOF
+wf run ff.yml
+expect_rc 1 "fail-fast"
+expect_out "legs (2)/work  CANCEL" "fail-fast: the other leg cancelled"
+run=$(last_run_id)
+expect_eq "$(active_jobs "$run")" "0" "fail-fast: its Slurm job is gone from squeue"
+cat > cancel.yml <<'EOF'
+cancel:
+  type: Workflow
+  jobs:
+    long:
+      runs-on: slurm
+      stages:
+        - name: long
+          bash: echo running; sleep 120
+EOF
+"$WF_BIN" run cancel.yml > cancel.log 2>&1 &
+wfpid=$!
+wait_for 'grep -q "long/long | running" cancel.log' 30
+wf cancel "$(last_run_id)"
+wait $wfpid
+rc=$? out=$(cat cancel.log) err=""
+expect_rc 3 "wf cancel"
+expect_out "long/long  CANCEL" "wf cancel: stage cancelled"
+expect_eq "$(active_jobs "$(last_run_id)")" "0" "wf cancel: its Slurm job is gone from squeue"
 
 # --- submission refused: bad partition; sbatch missing ---------------------------------------------
 cat > badpart.yml <<'EOF'
