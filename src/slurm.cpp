@@ -537,11 +537,13 @@ std::vector<ProcessExit> SlurmSet::poll() {
   std::map<TrackedJob*, std::string> errors;  // why a job without an exit code file ended
   std::map<TrackedJob*, std::string> end_state;
 
-  // 1. A job whose script wrote its exit code is done (unless wf cancelled it: then wait
-  //    until Slurm says it ended, so nothing of it is left running).
+  // 1. A job whose script wrote its exit code is done, unless wf cancelled it (then wait
+  //    until Slurm says it ended, so nothing of it is left running) or its command was
+  //    killed by a signal (then ask Slurm whether it cancelled the job, or the node failed).
   std::vector<TrackedJob*> ask;
   for (auto& j : m.jobs) {
-    if (!j->cancel_sent && std::filesystem::exists(j->files.exitcode_path())) ended.insert(j.get());
+    auto code = j->cancel_sent ? std::nullopt : read_exit_code(j->files.exitcode_path());
+    if (code && *code < 128) ended.insert(j.get());
     else ask.push_back(j.get());
   }
   // 2. One squeue call for the rest.
@@ -609,13 +611,16 @@ std::vector<ProcessExit> SlurmSet::poll() {
       continue;
     }
     ProcessExit e = m.finish(*j);
-    if (auto code = read_exit_code(j->files.exitcode_path())) {
+    auto code = read_exit_code(j->files.exitcode_path());
+    std::string name = end_state[j.get()];
+    bool ran_out = name.empty() || name == "COMPLETED" || name == "FAILED";  // not ended by Slurm
+    if (code && (ran_out || e.cancelled || e.timed_out)) {
       e.exit_code = *code;
     } else if (!e.cancelled && !e.timed_out) {
       auto it = errors.find(j.get());
       std::string msg = it != errors.end() ? it->second : "Slurm job " + j->job_id + " ended without an exit code";
-      std::string name = end_state[j.get()];
-      if (name == "COMPLETED" || name == "FAILED")
+      if (code) msg += "; the stage's command ended with exit status " + std::to_string(*code);
+      else if (ran_out)
         msg += "; it wrote no exit code to " + j->files.exitcode_path() + " (see " + j->files.stderr_path() + ")";
       e.spawn_error = msg;
     }

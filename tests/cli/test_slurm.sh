@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # runs-on: slurm (FORMAT §11) on a real one-node Slurm cluster that scripts/local-slurm.sh
 # brings up on this machine (installing Slurm if needed; needs root). Outputs and exit codes
-# come back; a failing stage; a timeout, fail-fast and `wf cancel` that scancel their jobs;
-# a refused submission; sbatch missing; `kill -9` of wf while jobs run, then `wf rerun`, which
-# submits no stage twice; examples/slurm.yml. The cluster is stopped at the end unless it was already running.
+# come back; a failing stage; a timeout, fail-fast and `wf cancel` that scancel their jobs; a
+# job cancelled outside wf; a refused submission; sbatch missing; `kill -9` of wf while jobs
+# run, then `wf rerun`, which submits no stage twice; examples/slurm.yml. The cluster is
+# stopped at the end unless it was already running.
 # WF_TEST_SLURM=0 skips this test (for machines where it cannot run as root).
 source "$(dirname "$0")/lib.sh"
 if [ ! -x "$WF_BIN" ]; then echo "$(basename "$0"): no wf binary at $WF_BIN" >&2; exit 1; fi
@@ -208,6 +209,17 @@ rc=$? out=$(cat cancel.log) err=""
 expect_rc 3 "wf cancel"
 expect_out "long/long  CANCEL" "wf cancel: stage cancelled"
 expect_eq "$(active_jobs "$(last_run_id)")" "0" "wf cancel: its Slurm job is gone from squeue"
+
+# --- a job cancelled outside wf (scancel by someone else) fails the stage with Slurm's word --------------
+"$WF_BIN" run cancel.yml > ext.log 2>&1 &
+wfpid=$!
+wait_for 'grep -q "long/long | running" ext.log' 30
+scancel "$(slurm_ids "$(last_run_id)")"
+wait $wfpid
+rc=$? out=$(cat ext.log) err=""
+expect_rc 1 "scancel outside wf"
+expect_out "StageError: Slurm job $(slurm_ids "$(last_run_id)") ended CANCELLED (cancelled outside wf, e.g. by scancel or an administrator)" \
+  "scancel outside wf: reason from Slurm"
 
 # --- submission refused: bad partition; sbatch missing ---------------------------------------------
 cat > badpart.yml <<'EOF'

@@ -280,3 +280,26 @@ TEST_CASE("SlurmSet: cancel and deadlines call scancel and wait for Slurm to end
   CHECK(exits[0].timed_out);
   CHECK_FALSE(exits[0].cancelled);
 }
+
+TEST_CASE("SlurmSet: a command killed by a signal is checked with Slurm") {
+  for (const std::string state : {"CANCELLED by 0", "FAILED"}) {
+    CAPTURE(state);
+    TempDir t;
+    SlurmSet set(10ms, fake_slurm(t.path(), true, state));
+    SpawnSpec spec;
+    spec.argv = {"sh", "-c", "exit 143"};
+    spec.env = {"PATH=/usr/bin:/bin"};
+    set.submit(spec, SlurmFiles{t.path() + "/1"}, "wf.test", {});
+    for (int i = 0; i < 500 && !std::filesystem::exists(t.path() + "/1.exitcode"); ++i) std::this_thread::sleep_for(10ms);
+    auto exits = poll_all(set);
+    REQUIRE(exits.size() == 1);
+    if (state == "FAILED") {
+      CHECK(exits[0].spawn_error == "");
+      CHECK(exits[0].exit_code == 143);
+    } else {
+      CHECK(exits[0].spawn_error ==
+            "Slurm job 42 ended CANCELLED by 0 (cancelled outside wf, e.g. by scancel or an administrator); the "
+            "stage's command ended with exit status 143");
+    }
+  }
+}
