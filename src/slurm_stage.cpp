@@ -37,8 +37,12 @@ bool Run::reattach_slurm(Instance& in, std::optional<Clock::time_point> deadline
   std::string external_id = it->second;
   slurm_reattach_.erase(it);  // once: a later retry of the stage is submitted anew
   auto ref = parse_slurm_external_id(external_id);
-  SlurmFiles files{ref ? ref->base : ""};
-  if (!ref || !std::filesystem::exists(files.script())) return false;  // its files are gone
+  if (!ref) return false;
+  SlurmFiles files{ref->base};
+  if (!std::filesystem::exists(files.script())) {
+    scancel_jobs({ref->job_id});  // its files are gone: submit anew, and stop the old one
+    return false;
+  }
   ProcessId id = slurm_.attach(ref->job_id, files, deadline);
   in.output_file = files.base + ".out";
   in.pid = id;
