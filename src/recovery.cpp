@@ -91,8 +91,9 @@ Result<int> close_interrupted_runs(RunStore& store) {
   return closed;
 }
 
-std::string slurm_stage_key(const std::string& instance, int stage_index, int stage_attempt) {
-  return instance + '\x1f' + std::to_string(stage_index) + '\x1f' + std::to_string(stage_attempt);
+std::string slurm_stage_key(const std::string& instance, int stage_index, const std::string& stage_key,
+                            int stage_attempt) {
+  return instance + '\x1f' + std::to_string(stage_index) + '\x1f' + stage_key + '\x1f' + std::to_string(stage_attempt);
 }
 
 Result<std::map<std::string, std::string>> slurm_jobs_to_reattach(RunStore& store, const std::string& run_id,
@@ -108,7 +109,7 @@ Result<std::map<std::string, std::string>> slurm_jobs_to_reattach(RunStore& stor
       if (s.external_id.rfind("slurm:", 0) != 0) continue;
       bool ran_out = s.status == Status::Success || (s.status == Status::Failed && s.exit_code >= 0);
       if (ran_out || s.error_name == "Interrupted")
-        out[slurm_stage_key(ji.display_name, s.index, s.attempt)] = s.external_id;
+        out[slurm_stage_key(ji.display_name, s.index, s.stage_key, s.attempt)] = s.external_id;
     }
   }
   return out;

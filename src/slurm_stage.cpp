@@ -15,8 +15,17 @@ void Run::prepare_slurm() {
   if (!opts_.resume || run_.attempt <= 1) return;
   if (std::none_of(w_.jobs.begin(), w_.jobs.end(), [](const Job& j) { return runs_on_slurm(j.runs_on); })) return;
   auto found = slurm_jobs_to_reattach(store_, run_.id, run_.attempt - 1);
-  if (found.ok()) slurm_reattach_ = std::move(*found);
-  else check(found.error());
+  if (!found.ok()) return check(found.error());
+  if (opts_.resume->run.spec_text != spec_text_) {
+    // --use-current-spec with a changed file: a stage at the same place may run another
+    // command now. Submit everything anew, and stop what the interrupted attempt left.
+    std::vector<std::string> ids;
+    for (const auto& [key, external_id] : *found)
+      if (auto ref = parse_slurm_external_id(external_id)) ids.push_back(ref->job_id);
+    scancel_jobs(ids);
+    return;
+  }
+  slurm_reattach_ = std::move(*found);
 }
 
 // "<state dir>/slurm/<run id>/<stage id>": files that outlive this wf.
@@ -32,7 +41,8 @@ Result<std::string> Run::slurm_stage_base(const Instance& in) {
 
 // True when the stage is now waiting on the Slurm job an interrupted attempt left.
 bool Run::reattach_slurm(Instance& in, std::optional<Clock::time_point> deadline) {
-  auto it = slurm_reattach_.find(slurm_stage_key(in.rec.display_name, in.stage.index, in.stage.attempt));
+  auto it = slurm_reattach_.find(
+      slurm_stage_key(in.rec.display_name, in.stage.index, in.stage.stage_key, in.stage.attempt));
   if (it == slurm_reattach_.end()) return false;
   std::string external_id = it->second;
   slurm_reattach_.erase(it);  // once: a later retry of the stage is submitted anew

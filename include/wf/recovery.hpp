@@ -29,6 +29,7 @@ Result<int> close_interrupted_runs(RunStore& store);
 // Keyed by slurm_stage_key(); the value is the stage's external id.
 Result<std::map<std::string, std::string>> slurm_jobs_to_reattach(RunStore& store, const std::string& run_id,
                                                                   int attempt);
-std::string slurm_stage_key(const std::string& instance, int stage_index, int stage_attempt);
+std::string slurm_stage_key(const std::string& instance, int stage_index, const std::string& stage_key,
+                            int stage_attempt);
 
 }  // namespace wf

@@ -88,10 +88,10 @@ TEST_CASE("recovery: Slurm stages of an interrupted run are closed and found aga
   auto found = wf::slurm_jobs_to_reattach(store, "R1", 1);
   REQUIRE(found.ok());
   CHECK(found->size() == 4);
-  CHECK(found->at(wf::slurm_stage_key("j (1)", 0, 1)) == "slurm:11:/s/R1/1");
-  CHECK(found->at(wf::slurm_stage_key("j (1)", 1, 1)) == "slurm:12:/s/R1/2");
-  CHECK(found->at(wf::slurm_stage_key("j (1)", 1, 2)) == "slurm:13:/s/R1/3");
-  CHECK(found->at(wf::slurm_stage_key("j (2)", 0, 1)) == "slurm:14:/s/R1/4");
+  CHECK(found->at(wf::slurm_stage_key("j (1)", 0, "s0", 1)) == "slurm:11:/s/R1/1");
+  CHECK(found->at(wf::slurm_stage_key("j (1)", 1, "s1", 1)) == "slurm:12:/s/R1/2");
+  CHECK(found->at(wf::slurm_stage_key("j (1)", 1, "s1", 2)) == "slurm:13:/s/R1/3");
+  CHECK(found->at(wf::slurm_stage_key("j (2)", 0, "s0", 1)) == "slurm:14:/s/R1/4");
 }
 
 TEST_CASE("recovery: a job instance that ended normally gives nothing to reattach") {
