@@ -3,8 +3,9 @@
 // Life of a job: submit() writes `<base>.sh` and runs `sbatch --parsable`; the job's stdout
 // and stderr go to `<base>.stdout`/`.stderr` (read incrementally on each poll); the script
 // ends by renaming `<base>.exitcode.tmp` to `<base>.exitcode`, so a job whose exit code file
-// exists is done, whatever squeue says. Jobs without one are looked up with one squeue call
-// per poll; jobs squeue has purged, with one `sacct -c` call (the job completion log).
+// exists is done (its command killed by a signal: Slurm is asked whether it ended the job).
+// Jobs without one are looked up with one squeue call per poll; jobs squeue has purged, with
+// one `sacct -c` call (the job completion log), then plain `sacct` for what that lacks.
 #include "wf/slurm.hpp"
 
 #include <fcntl.h>
@@ -182,6 +183,8 @@ using Clock = std::chrono::steady_clock;
 
 // How long one Slurm command may take before wf gives up on it (slurmctld not answering).
 constexpr auto kCommandTimeout = std::chrono::seconds(60);
+// How long a job may be unknown to squeue and sacct before wf says it is lost.
+constexpr auto kMissingGrace = std::chrono::seconds(10);
 
 struct CommandResult {
   int spawn_errno = 0;  // the command could not be started
@@ -336,6 +339,7 @@ struct TrackedJob {
   bool started_running = false;
   bool cancel_sent = false;
   bool timed_out = false;
+  std::optional<SteadyTime> missing_since;  // when squeue and sacct first did not know it
   std::string state, reason;  // last seen in squeue
   Stream out, err;
 };
@@ -562,6 +566,7 @@ std::vector<ProcessExit> SlurmSet::poll() {
       }
       j->state = it->second.state;
       j->reason = it->second.reason;
+      j->missing_since.reset();
       std::string name = slurm_state_name(j->state);
       if (!j->started_running && name != "PENDING") {
         // A stage timeout counts from when the job starts running (FORMAT §11).
@@ -576,21 +581,39 @@ std::vector<ProcessExit> SlurmSet::poll() {
       }
     }
   }
-  // 3. One sacct -c call for jobs squeue has forgotten.
+  // 3. One `sacct -c` call (the job completion log) for jobs squeue has forgotten; plain
+  //    `sacct` (slurmdbd) for those the completion log does not have, if any.
   if (!unknown.empty()) {
-    CommandResult r = run_command({m.cmd.sacct, "-c", "-n", "-P", "-j", join_ids(unknown), "-o", "JobID,State,ExitCode"});
     std::map<std::string, SlurmJobState> seen;
-    for (auto& st : parse_slurm_states(r.out)) seen[st.job_id] = st;
+    const std::vector<std::string> fields = {"-n", "-P", "-o", "JobID,State,ExitCode", "-j"};
+    auto ask_sacct = [&](const std::vector<TrackedJob*>& jobs, bool completion_log) {
+      std::vector<std::string> argv = {m.cmd.sacct};
+      if (completion_log) argv.push_back("-c");
+      else argv.push_back("-X");
+      argv.insert(argv.end(), fields.begin(), fields.end());
+      argv.push_back(join_ids(jobs));
+      for (auto& st : parse_slurm_states(run_command(argv).out)) seen.emplace(st.job_id, st);
+    };
+    ask_sacct(unknown, true);
+    std::vector<TrackedJob*> rest;
+    for (TrackedJob* j : unknown)
+      if (!seen.count(j->job_id)) rest.push_back(j);
+    if (!rest.empty()) ask_sacct(rest, false);
     for (TrackedJob* j : unknown) {
-      ended.insert(j);
       auto it = seen.find(j->job_id);
       if (it != seen.end()) {
+        if (slurm_state_active(it->second.state)) continue;
+        ended.insert(j);
         errors[j] = explain_end(j->job_id, it->second.state, "sacct exit code " + it->second.reason);
         end_state[j] = slurm_state_name(it->second.state);
-      } else {
-        errors[j] = "Slurm job " + j->job_id + " is no longer known to squeue or sacct -c, and it left no exit code in " +
-                    j->files.exitcode_path();
+        continue;
       }
+      // Unknown everywhere: give Slurm a moment (a record in flight), then give up on it.
+      if (!j->missing_since) j->missing_since = now;
+      if (now - *j->missing_since < kMissingGrace) continue;
+      ended.insert(j);
+      errors[j] = "Slurm job " + j->job_id + " is no longer known to squeue or sacct, and it left no exit code in " +
+                  j->files.exitcode_path();
     }
   }
   // 4. Deadlines: scancel, and report the job once Slurm says it ended.
