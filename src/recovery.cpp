@@ -60,10 +60,16 @@ Result<int> close_interrupted_runs(RunStore& store) {
       if (!stages.ok()) return stages.error();
       for (auto s : *stages) {
         if (s.status != Status::Wait) continue;
-        if (!s.external_id.empty()) kill_leftover_group(s.external_id);
         s.status = Status::Cancel;
         s.error_name = "Interrupted";
         s.error_message = "wf (pid " + std::to_string(r.pid) + ") stopped while this stage ran";
+        if (s.external_id.rfind("slurm:", 0) == 0) {
+          // Not ours to stop: the Slurm job runs on and a rerun collects its result.
+          std::string job = s.external_id.substr(6, s.external_id.find(':', 6) - 6);
+          s.error_message += "; its Slurm job " + job + " was left to finish ('wf rerun " + r.id + "' collects it)";
+        } else if (!s.external_id.empty()) {
+          kill_leftover_group(s.external_id);
+        }
         s.finished_at = now;
         if (auto u = store.update_stage(s); !u.ok()) return u.error();
       }
@@ -83,6 +89,31 @@ Result<int> close_interrupted_runs(RunStore& store) {
     ++closed;
   }
   return closed;
+}
+
+std::string slurm_stage_key(const std::string& instance, int stage_index, const std::string& stage_key,
+                            int stage_attempt) {
+  return instance + '\x1f' + std::to_string(stage_index) + '\x1f' + stage_key + '\x1f' + std::to_string(stage_attempt);
+}
+
+Result<std::map<std::string, std::string>> slurm_jobs_to_reattach(RunStore& store, const std::string& run_id,
+                                                                  int attempt) {
+  std::map<std::string, std::string> out;
+  auto instances = store.job_instances(run_id, attempt);
+  if (!instances.ok()) return instances.error();
+  for (const auto& ji : *instances) {
+    if (ji.error_name != "Interrupted") continue;
+    auto stages = store.stages(ji.id);
+    if (!stages.ok()) return stages.error();
+    for (const auto& s : *stages) {
+      if (s.external_id.rfind("slurm:", 0) != 0) continue;
+      bool ran_out = s.status == Status::Success || (s.status == Status::Failed && s.exit_code >= 0);
+      if (ran_out || s.error_name == "Interrupted")
+        out[slurm_stage_key(ji.display_name, s.index, s.label.empty() ? s.stage_key : s.label + "/" + s.stage_key, s.attempt)] =
+            s.external_id;
+    }
+  }
+  return out;
 }
 
 }  // namespace wf

@@ -18,6 +18,7 @@
 #include "wf/reporter.hpp"
 #include "wf/run_store.hpp"
 #include "wf/scheduler.hpp"
+#include "wf/slurm.hpp"
 #include "wf/workflow.hpp"
 
 namespace wf {
@@ -209,6 +210,13 @@ class Run {
   Result<std::pair<std::string, std::string>> resolve_call(const std::string& uses,
                                                            const std::map<std::string, std::string>& env) const;
 
+  // --- stages on Slurm (slurm_stage.cpp) ---
+  void prepare_slurm();
+  Result<std::string> slurm_stage_base(const Frame& f);
+  bool reattach_slurm(Frame& f, std::optional<Clock::time_point> deadline);
+  bool submit_slurm(Frame& f, const SpawnSpec& spec, const std::string& base);
+  void remove_slurm_files();
+
   const Workflow& w_;
   const std::string& spec_text_;
   const Json& params_;
@@ -218,6 +226,8 @@ class Run {
   RunStore& store_;
   Reporter& rep_;
   ProcessSet procs_;
+  SlurmSet slurm_;
+  std::map<std::string, std::string> slurm_reattach_;  // slurm_stage_key -> external id (rerun)
 
   RunRecord run_;
   JobGraph graph_;

@@ -597,6 +597,18 @@ Result<void> RunStore::Transaction::commit() {
   return ok();
 }
 
+Result<void> RunStore::checkpoint() {
+  Impl& d = *impl_;
+  if (!d.in_tx || d.tx_error || sqlite3_get_autocommit(d.db.get()) != 0) return ok();
+  {
+    Query q(d.commit.get());
+    if (q.step() != SQLITE_DONE) return d.failure("commit");
+  }
+  Query q(d.begin.get());
+  if (q.step() != SQLITE_DONE) d.tx_error = d.failure("begin a transaction");
+  return ok();
+}
+
 Result<void> RunStore::insert_run(const RunRecord& r) {
   Impl& d = *impl_;
   Transaction tx(*this);

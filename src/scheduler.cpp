@@ -677,14 +677,17 @@ Result<RunOutcome> Run::execute() {
   rep_.run_started(run_.id, w_.name, run_.run_name);
   // Output goes to the reporter as it comes and to the state file once per loop pass, so
   // that `wf logs -f` in another shell follows it.
-  procs_.set_line_callback([this](ProcessId pid, StreamKind k, std::string_view line) {
+  auto on_line = [this](ProcessId pid, StreamKind k, std::string_view line) {
     auto it = by_pid_.find(pid);
     if (it == by_pid_.end()) return;
     Frame& f = *it->second;
     std::string text = secrets_.empty() ? std::string(line) : mask(std::string(line));
     rep_.stage_output(f.in->rec.display_name, f.stage_name, k == StreamKind::Stderr, text);
     (k == StreamKind::Stderr ? f.pending_err : f.pending_out) += text + "\n";
-  });
+  };
+  procs_.set_line_callback(on_line);
+  slurm_.set_line_callback(on_line);
+  prepare_slurm();
 
   for (std::size_t i = 0; i < n; ++i) {
     remaining_needs_[i] = static_cast<int>(graph_.needs[i].size());
@@ -726,6 +729,7 @@ Result<RunOutcome> Run::execute() {
       auto t = Clock::now() + every;
       if (!until || t < *until) until = t;
     }
+    if (slurm_.running() > 0 && (!until || slurm_.next_poll() < *until)) until = slurm_.next_poll();
     std::vector<ProcessExit> exits;
     if (procs_.running() == 0) {
       // Only timers (sleep stages, retry delays): sleep until the first, waking for signals.
@@ -737,6 +741,8 @@ Result<RunOutcome> Run::execute() {
     } else {
       exits = procs_.wait(until);
     }
+    if (slurm_.running() > 0)
+      for (auto& e : slurm_.poll()) exits.push_back(std::move(e));
 
     pass.emplace(store_);
     rep_.tick();
@@ -816,6 +822,7 @@ Result<RunOutcome> Run::execute() {
   Result<void> saved = store_.update_run(run_);
   if (saved.ok() && !store_error_.message.empty()) saved = store_error_;
 
+  remove_slurm_files();
   std::error_code ec;
   if (!tmp_dir_.empty()) {
     // Remove what stages left (script and output files).

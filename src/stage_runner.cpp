@@ -324,6 +324,13 @@ void Run::on_exit(const ProcessExit& e) {
   std::string out = mask(e.out), errtext = mask(e.err);
   flush_logs(f);
   Json outputs = Json::object();
+  // The stage's files are "<base>.*" (start_process); a Slurm stage's stay until the run
+  // ends, since a rerun after a crash may collect them again.
+  std::string base = f.output_file.empty() ? tmp_dir_ + "/" + std::to_string(f.stage.id)
+                                           : f.output_file.substr(0, f.output_file.size() - 4);
+  auto remove_file = [&](const std::string& path) {
+    if (!is_slurm_handle(e.id)) ::unlink(path.c_str());
+  };
   if (!f.output_file.empty()) {
     std::ifstream file(f.output_file, std::ios::binary);
     if (file) {
@@ -331,14 +338,14 @@ void Run::on_exit(const ProcessExit& e) {
       ss << file.rdbuf();
       outputs = parse_output_file(ss.str());
       file.close();
-      ::unlink(f.output_file.c_str());
+      remove_file(f.output_file);
     }
-    ::unlink((tmp_dir_ + "/" + std::to_string(f.stage.id) + ".script").c_str());
+    remove_file(base + ".script");
   }
   const Stage& stage_def = f.current();
   Error py_error;
   if (stage_def.kind == StageKind::Call) {
-    ::unlink((tmp_dir_ + "/" + std::to_string(f.stage.id) + ".with").c_str());
+    remove_file(base + ".with");
     if (e.spawn_error.empty() && !e.timed_out && !e.cancelled && e.term_signal == 0 && e.exit_code == 0) {
       // The JSON object it printed is its outputs: the whole stdout, or its last line.
       Json printed = Json::parse(e.out, nullptr, false);
@@ -355,7 +362,6 @@ void Run::on_exit(const ProcessExit& e) {
       }
     }
   } else if (stage_def.kind == StageKind::Python) {
-    std::string base = tmp_dir_ + "/" + std::to_string(f.stage.id);
     std::ifstream file(base + ".pyout", std::ios::binary);
     if (file) {
       Json r = Json::parse(file, nullptr, false);
@@ -364,8 +370,8 @@ void Run::on_exit(const ProcessExit& e) {
       if (r.is_object() && r.contains("error") && r["error"].is_object())
         py_error = Error(r["error"].value("message", ""), r["error"].value("name", "Exception"));
     }
-    ::unlink((base + ".pyout").c_str());
-    ::unlink((base + ".pyin").c_str());
+    remove_file(base + ".pyout");
+    remove_file(base + ".pyin");
   } else {
     outputs["return_code"] = e.exit_code;
     outputs["stdout"] = e.out;
@@ -381,7 +387,8 @@ void Run::on_exit(const ProcessExit& e) {
     err = Error(e.spawn_error, "StageError");
   } else if (e.timed_out) {
     st = Status::Failed;
-    err = Error(std::string(f.stage_timed_by_job ? "job" : "stage") + " timed out; the process group was killed",
+    err = Error(std::string(f.stage_timed_by_job ? "job" : "stage") + " timed out; " +
+                    (is_slurm_handle(e.id) ? "its Slurm job was cancelled" : "the process group was killed"),
                 "TimeoutError");
   } else if (e.cancelled) {
     st = Status::Cancel;
@@ -465,7 +472,8 @@ void Run::cancel_frame(Frame& f, const std::string& reason, bool immediate) {
   f.cancelled = true;
   if (f.cancel_reason.empty()) f.cancel_reason = reason;
   if (f.pid) {
-    procs_.cancel(*f.pid, immediate);
+    if (is_slurm_handle(*f.pid)) slurm_.cancel(*f.pid);
+    else procs_.cancel(*f.pid, immediate);
     return;
   }
   if (f.nest) {
@@ -578,6 +586,8 @@ bool Run::start_process(Frame& f, const Stage& s, const std::function<const Json
     end_stage(f, Status::Failed, e, Json::object(), -1);
     return false;
   };
+  const bool slurm = runs_on_slurm(j.runs_on);
+  if (slurm && reattach_slurm(f, deadline)) return true;
   auto script = render_string_lazy(s.kind == StageKind::Python ? s.run : s.kind == StageKind::Call ? s.uses : s.bash, vars);
   if (!script.ok()) return failed(script.error());
   std::string cwd = opts_.cwd;
@@ -605,6 +615,11 @@ bool Run::start_process(Frame& f, const Stage& s, const std::function<const Json
     }
   }
   std::string base = tmp_dir_ + "/" + std::to_string(f.stage.id);
+  if (slurm) {
+    auto b = slurm_stage_base(f);
+    if (!b.ok()) return failed(b.error());
+    base = *b;
+  }
   f.output_file = base + ".out";
   env["WF_RUN_ID"] = run_.id;
   env["WF_WORKFLOW"] = w_.name;
@@ -661,6 +676,7 @@ bool Run::start_process(Frame& f, const Stage& s, const std::function<const Json
     argv = std::move(cmd.argv);
   }
   SpawnSpec spec{std::move(argv), env_list(env), cwd, deadline, stdin_path};
+  if (slurm) return submit_slurm(f, spec, base);
   ProcessId pid = procs_.spawn(spec);
   f.pid = pid;
   by_pid_[pid] = &f;

@@ -11,6 +11,7 @@
 #include "wf/expr.hpp"
 #include "wf/matrix.hpp"
 #include "wf/params.hpp"
+#include "wf/slurm.hpp"
 
 namespace wf {
 
@@ -153,11 +154,33 @@ class Validator {
     if (!legs.ok()) diags_.error(j.pos, "job '" + j.name + "': " + legs.error().message);
   }
 
+  // runs-on: {type: slurm, with: {...}}: known keys only, values sbatch can take.
+  void check_slurm(const Job& j) {
+    if (!runs_on_slurm(j.runs_on) || !j.runs_on.is_object() || !j.runs_on.contains("with")) return;
+    const Json& with = j.runs_on["with"];
+    if (with.is_object()) {
+      std::vector<std::string> keys = slurm_with_keys();
+      for (auto it = with.begin(); it != with.end(); ++it) {
+        std::string key = it.key();
+        std::replace(key.begin(), key.end(), '_', '-');
+        if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
+          std::string msg = "job '" + j.name + "': unknown key '" + it.key() + "' in runs-on.with";
+          std::string hint = closest_match(key, keys);
+          msg += hint.empty() ? " (slurm accepts: partition, time, cpus-per-task, mem, account, qos, extra-args)"
+                              : "; did you mean '" + hint + "'?";
+          diags_.error(j.pos, msg);
+        } else if (it.value().dump().find("${{") != std::string::npos) {
+          diags_.error(j.pos, "job '" + j.name + "': runs-on.with." + key + " cannot use expressions");
+        }
+      }
+    }
+    if (auto args = sbatch_options(j.runs_on); !args.ok())
+      diags_.error(j.pos, "job '" + j.name + "': " + args.error().message);
+  }
+
   void check_job(const Job& j) {
     Scope js{&w_, &j, {}, false, false, false};
-    bool slurm = (j.runs_on.is_string() && j.runs_on == "slurm") ||
-                 (j.runs_on.is_object() && j.runs_on.value("type", Json()) == "slurm");
-    if (slurm) diags_.error(j.pos, "job '" + j.name + "': runs-on slurm is not supported by this version of wf yet");
+    check_slurm(j);
     check_strategy(j, js);
     for (const auto& [k, v] : j.env) check_text(v, js);
     if (j.if_cond) check_condition(*j.if_cond, js);

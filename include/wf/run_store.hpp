@@ -177,6 +177,9 @@ class RunStore {
     bool outer_;
     bool done_ = false;
   };
+  // Inside a transaction: commits what was written so far and goes on in a new one, for a
+  // fact that must outlive a crash at once (a submitted Slurm job's id). No-op outside one.
+  Result<void> checkpoint();
 
   Result<void> insert_run(const RunRecord& r);
   // Writes status, errors, times, exit code, attempt, pid, pid_start, host, user and

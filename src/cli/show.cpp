@@ -5,6 +5,7 @@
 #include <map>
 
 #include "commands.hpp"
+#include "wf/slurm.hpp"
 
 namespace wf::cli {
 
@@ -54,6 +55,19 @@ int show_command(Globals& g, const ShowArgs& a) {
     if (!ji.error_name.empty()) jj["errors"] = {{"name", ji.error_name}, {"message", ji.error_message}};
     jobs.push_back(jj);
   }
+  // Slurm jobs that an interrupted wf left: what Slurm says about them now.
+  std::vector<std::string> left;
+  for (const auto& jj : jobs)
+    for (const auto& sj : jj["stages"])
+      if (sj.contains("external_id") && sj.contains("errors") && sj["errors"]["name"] == "Interrupted")
+        if (auto ref = parse_slurm_external_id(sj["external_id"].get<std::string>())) left.push_back(ref->job_id);
+  auto slurm_states = slurm_job_states(left);
+  for (auto& jj : jobs)
+    for (auto& sj : jj["stages"])
+      if (sj.contains("external_id"))
+        if (auto ref = parse_slurm_external_id(sj["external_id"].get<std::string>()))
+          if (auto st = slurm_states.find(ref->job_id); st != slurm_states.end() && sj.contains("errors"))
+            sj["slurm_state"] = st->second;
   out["jobs"] = jobs;
   auto attempts = (*store)->run_attempts(run->id);
   if (!attempts.ok()) return fail(kState, attempts.error().message);
@@ -123,6 +137,11 @@ int show_command(Globals& g, const ShowArgs& a) {
       if (s["attempt"].get<int>() > 1) std::printf("  attempt %d", s["attempt"].get<int>());
       if (s["exit_code"].get<int>() >= 0) std::printf("  exit %d", s["exit_code"].get<int>());
       if (s.contains("child_run")) std::printf("  run %s", s["child_run"].get<std::string>().c_str());
+      if (s.contains("external_id") && s["external_id"].get<std::string>().rfind("slurm:", 0) == 0) {
+        std::string ext = s["external_id"].get<std::string>();
+        std::printf("  slurm job %s", ext.substr(6, ext.find(':', 6) - 6).c_str());
+        if (s.contains("slurm_state")) std::printf(" (now %s)", s["slurm_state"].get<std::string>().c_str());
+      }
       std::printf("\n");
       if (s.contains("errors"))
         std::printf("    %s  %s: %s\n", indent.c_str(), s["errors"]["name"].get<std::string>().c_str(),

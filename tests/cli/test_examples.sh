@@ -25,7 +25,7 @@ jv() {
     ELSE json_extract(v, p) END FROM (SELECT $(sqlq "$1") AS v, $(sqlq "$2") AS p)"
 }
 
-known="call case cleanup diamond foreach hello matrix outputs parallel params python raise secret shell trigger trigger-rules until"
+known="call case cleanup diamond foreach hello matrix outputs parallel params python raise secret shell slurm trigger trigger-rules until"
 
 # --- every example is known to this test -----------------------------------------------------
 for f in "$EX"/*.yml "$EX"/*.yaml; do
@@ -48,7 +48,7 @@ done
 # --- all of them validate together --------------------------------------------------------------
 wf validate "$EX"
 expect_rc 0 "validate examples/"
-expect_out "ok: 18 workflows in 17 files" "validate examples/"
+expect_out "ok: 19 workflows in 18 files" "validate examples/"
 
 # --- matrix -----------------------------------------------------------------------------------
 wf run "$EX/matrix.yml"
@@ -309,5 +309,20 @@ child=$(sql "SELECT id FROM runs WHERE parent_run_id = '$parent'")
 expect_out "ship/Publish | publishing app-2.1.tar.gz (child run $child)" "trigger outputs"
 expect_eq "$(sql "SELECT workflow || ' ' || status || ' ' || json_extract(params, '$.version') FROM runs WHERE id = '$child'")" \
   "build-and-test SUCCESS 2.1" "trigger child run"
+
+# --- slurm ------------------------------------------------------------------------------------
+# Needs a Slurm cluster: run only when one answers (test_slurm.sh starts one and runs this
+# example for real); it was validated with the others above.
+exec 8>"${TMPDIR:-/tmp}/wf-test-slurm.lock"
+flock -w 600 8
+if command -v sbatch >/dev/null && scontrol ping 2>/dev/null | grep -q "is UP"; then
+  wf run "$EX/slurm.yml"
+  expect_rc 0 "slurm"
+  expect_out "summarize/Sum | legs=4 seed4=16" "slurm legs"
+  expect_eq "$(sql "SELECT count(*) FROM stages WHERE external_id LIKE 'slurm:%'")" "4" "slurm job ids recorded"
+else
+  echo "$(basename "$0"): examples/slurm.yml validated, not run (no Slurm cluster here; test_slurm.sh runs it)"
+fi
+exec 8>&-
 
 finish

@@ -1247,3 +1247,21 @@ TEST_CASE("run store: the last tick of each workflow round-trips") {
   CHECK(store->last_tick("deploy").value() == std::optional<wf::TimeMs>(120000));
   CHECK(store->last_tick("other").value() == std::nullopt);
 }
+
+TEST_CASE("run store: checkpoint commits inside a transaction and goes on in a new one") {
+  TempDir tmp;
+  auto store = open_store(tmp.path());
+  auto reader = open_store(tmp.path());
+  CHECK(store->checkpoint().ok());  // outside a transaction: nothing to do
+  {
+    RunStore::Transaction txn(*store);
+    REQUIRE(store->insert_run(sample_run("r-1")).ok());
+    CHECK_FALSE(reader->find_run("r-1").ok());
+    REQUIRE(store->checkpoint().ok());
+    CHECK(reader->find_run("r-1").ok());  // visible to others now
+    REQUIRE(store->insert_run(sample_run("r-2")).ok());
+    // no commit: r-2 is rolled back, r-1 stays
+  }
+  CHECK(reader->find_run("r-1").ok());
+  CHECK_FALSE(reader->find_run("r-2").ok());
+}

@@ -496,3 +496,25 @@ TEST_CASE("validate: locate_in_source maps an offset in a value to the file") {
     CHECK(at(wf::locate_in_source(t, 0, &src)) == "2:9");
   }
 }
+
+TEST_CASE("validate: runs-on slurm is accepted; unknown or bad `with` keys are errors") {
+  CHECK(validate(kHead +
+                 "  jobs:\n"
+                 "    a:\n"
+                 "      runs-on: {type: slurm, with: {partition: debug, time: '00:10:00', cpus_per_task: 2,\n"
+                 "                mem: 1G, account: lab, qos: low, extra-args: ['--exclusive']}}\n"
+                 "      stages: []\n"
+                 "    b: {runs-on: slurm, stages: []}\n")
+            .empty());
+  CHECK(validate(kHead +
+                 "  jobs:\n"
+                 "    a:\n"
+                 "      runs-on: {type: slurm, with: {partiton: debug, nodes: 2, cpus-per-task: -1}}\n"
+                 "      stages: []\n") ==
+        Strings{
+            "w.yaml:4:5: error: job 'a': unknown key 'nodes' in runs-on.with (slurm accepts: partition, time, "
+            "cpus-per-task, mem, account, qos, extra-args)",
+            "w.yaml:4:5: error: job 'a': unknown key 'partiton' in runs-on.with; did you mean 'partition'?",
+            "w.yaml:4:5: error: job 'a': runs-on.with.cpus-per-task must be a positive whole number, got -1",
+        });
+}
