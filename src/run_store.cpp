@@ -441,6 +441,7 @@ Result<void> RunStore::Impl::prepare_statements(std::int64_t schema) {
       {&insert_stage, insert_sql("stages", stage_columns)},
       {&update_stage, "UPDATE stages SET " + assignments(stage_fields.c_str()) + " WHERE id = :id"},
       {&append_log, insert_sql("logs", "stage_id, stream, at, text")},
+      {&stage_external_id, "UPDATE stages SET external_id = :external_id WHERE id = :id"},
   };
   for (const Cached& c : cached) {
     auto stmt = prepare(c.sql.c_str(), true);
@@ -683,7 +684,7 @@ Result<bool> RunStore::delete_run(const std::string& id) {
 Result<std::int64_t> RunStore::insert_job_instance(const JobInstanceRecord& j) {
   Impl& d = *impl_;
   if (auto e = d.blocked()) return *e;
-  Query q(d.insert_job.get());
+  Query q(d.insert_job.get(), d.insert_job_binds);
   q.text(":run_id", j.run_id).integer(":run_attempt", j.run_attempt);
   bind_job(q, j);
   if (auto w = d.write(q, "insert job instance of run " + j.run_id); !w) return w.error();
@@ -693,7 +694,7 @@ Result<std::int64_t> RunStore::insert_job_instance(const JobInstanceRecord& j) {
 Result<void> RunStore::update_job_instance(const JobInstanceRecord& j) {
   Impl& d = *impl_;
   if (auto e = d.blocked()) return *e;
-  Query q(d.update_job.get());
+  Query q(d.update_job.get(), d.update_job_binds);
   q.integer(":id", j.id);
   bind_job(q, j);
   return d.write(q, "update job instance " + std::to_string(j.id), true);
@@ -702,7 +703,7 @@ Result<void> RunStore::update_job_instance(const JobInstanceRecord& j) {
 Result<std::int64_t> RunStore::insert_stage(const StageRecord& s) {
   Impl& d = *impl_;
   if (auto e = d.blocked()) return *e;
-  Query q(d.insert_stage.get());
+  Query q(d.insert_stage.get(), d.insert_stage_binds);
   q.integer(":job_instance_id", s.job_instance_id);
   bind_stage(q, s);
   if (auto w = d.write(q, "insert stage of job instance " + std::to_string(s.job_instance_id));
@@ -715,16 +716,24 @@ Result<std::int64_t> RunStore::insert_stage(const StageRecord& s) {
 Result<void> RunStore::update_stage(const StageRecord& s) {
   Impl& d = *impl_;
   if (auto e = d.blocked()) return *e;
-  Query q(d.update_stage.get());
+  Query q(d.update_stage.get(), d.update_stage_binds);
   q.integer(":id", s.id);
   bind_stage(q, s);
   return d.write(q, "update stage " + std::to_string(s.id), true);
 }
 
+Result<void> RunStore::update_stage_external_id(std::int64_t stage_id, const std::string& external_id) {
+  Impl& d = *impl_;
+  if (auto e = d.blocked()) return *e;
+  Query q(d.stage_external_id.get(), d.stage_external_id_binds);
+  q.text(":external_id", external_id).integer(":id", stage_id);
+  return d.write(q, "update stage " + std::to_string(stage_id), true);
+}
+
 Result<void> RunStore::append_log(const LogChunk& c) {
   Impl& d = *impl_;
   if (auto e = d.blocked()) return *e;
-  Query q(d.append_log.get());
+  Query q(d.append_log.get(), d.append_log_binds);
   q.integer(":stage_id", c.stage_id)
       .integer(":stream", static_cast<int>(c.stream))
       .integer(":at", c.at)
