@@ -68,6 +68,30 @@ std::vector<std::string> env_list(const std::map<std::string, std::string>& env)
   return out;
 }
 
+std::vector<std::string> env_list(const std::map<std::string, std::string>& base,
+                                  const std::map<std::string, std::string>& overlay) {
+  std::vector<std::string> out;
+  out.reserve(base.size() + overlay.size());
+  auto add = [&](const std::string& k, const std::string& v) {
+    std::string& kv = out.emplace_back();
+    kv.reserve(k.size() + 1 + v.size());
+    kv.append(k).append(1, '=').append(v);
+  };
+  auto b = base.begin();
+  auto o = overlay.begin();
+  while (b != base.end() || o != overlay.end()) {
+    if (o == overlay.end() || (b != base.end() && b->first < o->first)) {
+      add(b->first, b->second);
+      ++b;
+    } else {
+      if (b != base.end() && b->first == o->first) ++b;  // the overlay wins
+      add(o->first, o->second);
+      ++o;
+    }
+  }
+  return out;
+}
+
 std::map<std::string, std::string> env_map(const std::vector<std::string>& env) {
   std::map<std::string, std::string> out;
   for (const auto& kv : env) {

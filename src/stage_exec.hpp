@@ -21,6 +21,9 @@ ShellCommand shell_command(const std::string& shell, const std::string& script, 
 
 // "K=V" list from a map (sorted by key, which is what execve users expect to see).
 std::vector<std::string> env_list(const std::map<std::string, std::string>& env);
+// env_list of `base` with `overlay` on top (what env_list gives for the merged map).
+std::vector<std::string> env_list(const std::map<std::string, std::string>& base,
+                                  const std::map<std::string, std::string>& overlay);
 std::map<std::string, std::string> env_map(const std::vector<std::string>& env);
 
 // The last `n` lines of `text` (without a trailing empty line).

@@ -212,9 +212,16 @@ void Run::end_stage(Frame& f, Status st, const Error& err_in, const Json& output
   std::string key = f.stage.stage_key;
   Json errors = Json::object();
   if (!f.stage.error_name.empty()) errors = {{"name", err.name}, {"message", err.message}};
-  f.stages[key] = {{"status", to_string(st)}, {"outputs", outputs}, {"errors", errors}};
   if (st == Status::Success && !f.parent)
     for (auto it = outputs.begin(); it != outputs.end(); ++it) in.merged[it.key()] = it.value();
+  {
+    // Built in place (an initializer list would copy outputs and errors once more).
+    Json entry = Json::object();
+    entry["status"] = to_string(st);
+    entry["outputs"] = std::move(outputs);
+    entry["errors"] = std::move(errors);
+    f.stages[key] = std::move(entry);
+  }
   if (st != Status::Skip || s.if_cond)
     rep_.stage_finished({in.rec.display_name, f.stage_name, st, st == Status::Skip ? 0 : seconds_since(f.stage_started),
                          f.stage.error_name.empty() ? "" : err.name + ": " + err.message});
@@ -237,7 +244,8 @@ void Run::end_stage(Frame& f, Status st, const Error& err_in, const Json& output
 void Run::finish_instance(Instance& in) {
   const Job& j = w_.jobs[in.job];
   Frame& f = in.root;
-  Json outputs = in.merged;
+  Json outputs = std::move(in.merged);  // a job retry starts it afresh
+  in.merged = Json::object();
   if (j.outputs && !f.failed && !f.cancelled) {
     outputs = Json::object();
     Json vars = stage_vars(f);
@@ -583,6 +591,7 @@ bool Run::start_process(Frame& f, const Stage& s, const std::function<const Json
     if (!r.ok()) return failed(r.error());
     cwd = *r;
   }
+  // The stage's variables over the run's base environment (base_env_ is not copied).
   std::map<std::string, std::string> env = in.env;
   if (!s.env.empty()) {
     std::optional<Json> v;
@@ -614,7 +623,7 @@ bool Run::start_process(Frame& f, const Stage& s, const std::function<const Json
   std::vector<std::string> argv;
   std::string stdin_path;
   if (s.kind == StageKind::Call) {
-    auto target = resolve_call(*script, env);
+    auto target = resolve_call(*script, merged_env(env));
     if (!target.ok()) return failed(target.error());
     auto with = render_json(s.with, s.with.dump().find("${{") == std::string::npos ? Json::object() : vars());
     if (!with.ok()) return failed(with.error());
@@ -638,7 +647,9 @@ bool Run::start_process(Frame& f, const Stage& s, const std::function<const Json
     env["WF_PY_INPUT"] = base + ".pyin";
     env["WF_PY_RESULT"] = base + ".pyout";
     auto py = env.find("WF_PYTHON");
-    argv = {py != env.end() && !py->second.empty() ? py->second : "python3", "-c", python_wrapper()};
+    const std::string* python = py != env.end() ? &py->second : nullptr;
+    if (auto b = base_env_.find("WF_PYTHON"); !python && b != base_env_.end()) python = &b->second;
+    argv = {python && !python->empty() ? *python : "python3", "-c", python_wrapper()};
   } else {
     std::string shell;
     const std::optional<Text>& sh = s.shell ? s.shell : (j.shell ? j.shell : w_.shell);
@@ -655,14 +666,14 @@ bool Run::start_process(Frame& f, const Stage& s, const std::function<const Json
     }
     argv = std::move(cmd.argv);
   }
-  SpawnSpec spec{std::move(argv), env_list(env), cwd, deadline, stdin_path};
+  SpawnSpec spec{std::move(argv), env_list(base_env_, env), cwd, deadline, stdin_path};
   ProcessId pid = procs_.spawn(spec);
   f.pid = pid;
   by_pid_[pid] = &f;
   // Record the process group so that a later wf can stop it if this one dies.
   if (int os_pid = procs_.os_pid(pid); os_pid > 0) {
     f.stage.external_id = "pid:" + std::to_string(os_pid) + ":" + std::to_string(process_start_ticks(os_pid));
-    check(store_.update_stage(f.stage));
+    check(store_.update_stage_external_id(f.stage.id, f.stage.external_id));
   }
   return true;
 }
