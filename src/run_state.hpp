@@ -250,6 +250,7 @@ class Run {
   Error store_error_;
   Json env_json_ = Json::object();
   std::map<std::string, std::string> base_env_;  // base + workflow env, under every instance's env
+  std::vector<std::string> base_env_kv_;         // env_list(base_env_), built once
   Json jobs_ns_ = Json::object();
   std::string tmp_dir_;
   std::string logical_date_;

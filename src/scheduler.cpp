@@ -638,6 +638,7 @@ Result<RunOutcome> Run::execute() {
       base_env_[k] = *r;
       env_json_[k] = *r;
     }
+    base_env_kv_ = env_list(base_env_);
     if (w_.run_name) {
       auto r = render_string(*w_.run_name, base_vars());
       if (!r.ok()) return Error("run-name: " + r.error().message, "TemplateError");

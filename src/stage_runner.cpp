@@ -1,9 +1,12 @@
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "run_state.hpp"
@@ -15,6 +18,38 @@
 #include "wf/recovery.hpp"
 
 namespace wf {
+
+namespace {
+// The whole file (as an ifstream would read it); nothing when it cannot be opened.
+std::optional<std::string> read_file(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  std::string text;
+  char buf[16384];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    text.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return text;
+}
+
+// Creates or truncates `path` (mode 0666 less the umask, as an ofstream) with `text`.
+bool write_file(const std::string& path, const std::string& text) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  if (fd < 0) return false;
+  std::size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    done += static_cast<std::size_t>(n);
+  }
+  return ::close(fd) == 0 && done == text.size();
+}
+}  // namespace
 
 // Runs stages that finish at once until one needs a process or a timer, or the job ends.
 void Run::advance(Instance& in) { advance_frame(in.root); }
@@ -333,12 +368,8 @@ void Run::on_exit(const ProcessExit& e) {
   flush_logs(f);
   Json outputs = Json::object();
   if (!f.output_file.empty()) {
-    std::ifstream file(f.output_file, std::ios::binary);
-    if (file) {
-      std::stringstream ss;
-      ss << file.rdbuf();
-      outputs = parse_output_file(ss.str());
-      file.close();
+    if (auto text = read_file(f.output_file)) {
+      outputs = parse_output_file(*text);
       ::unlink(f.output_file.c_str());
     }
     ::unlink((tmp_dir_ + "/" + std::to_string(f.stage.id) + ".script").c_str());
@@ -659,14 +690,12 @@ bool Run::start_process(Frame& f, const Stage& s, const std::function<const Json
       shell = *r;
     }
     ShellCommand cmd = shell_command(shell, *script, base + ".script");
-    if (cmd.needs_file) {
-      std::ofstream f(base + ".script", std::ios::binary);
-      f << *script;
-      if (!f) return failed(Error("cannot write the script file " + base + ".script", "StageError"));
-    }
+    if (cmd.needs_file && !write_file(base + ".script", *script))
+      return failed(Error("cannot write the script file " + base + ".script", "StageError"));
     argv = std::move(cmd.argv);
   }
-  SpawnSpec spec{std::move(argv), env_list(base_env_, env), cwd, deadline, stdin_path};
+  SpawnSpec spec{std::move(argv), env_list(env), cwd, deadline, stdin_path};
+  spec.envp = env_pointers(base_env_, base_env_kv_, env, spec.env);
   ProcessId pid = procs_.spawn(spec);
   f.pid = pid;
   by_pid_[pid] = &f;
