@@ -314,14 +314,14 @@ void bind_attempt(Query& q, const RunRecord& r) {
 }
 
 void bind_job(Query& q, const JobInstanceRecord& j) {
-  q.text(":job", j.job)
+  q.text_ref(":job", j.job)
       .integer(":leg", j.leg)
       .json(":matrix", j.matrix)
-      .text(":display_name", j.display_name)
+      .text_ref(":display_name", j.display_name)
       .status(":status", j.status)
-      .text(":skip_reason", j.skip_reason)
-      .text(":error_name", j.error_name)
-      .text(":error_message", j.error_message)
+      .text_ref(":skip_reason", j.skip_reason)
+      .text_ref(":error_name", j.error_name)
+      .text_ref(":error_message", j.error_message)
       .json(":outputs", j.outputs)
       .integer(":job_attempt", j.job_attempt)
       .integer(":started_at", j.started_at)
@@ -330,19 +330,19 @@ void bind_job(Query& q, const JobInstanceRecord& j) {
 
 void bind_stage(Query& q, const StageRecord& s) {
   q.integer(":stage_index", s.index)
-      .text(":stage_key", s.stage_key)
-      .text(":name", s.name)
+      .text_ref(":stage_key", s.stage_key)
+      .text_ref(":name", s.name)
       .integer(":attempt", s.attempt)
       .status(":status", s.status)
       .integer(":exit_code", s.exit_code)
-      .text(":error_name", s.error_name)
-      .text(":error_message", s.error_message)
+      .text_ref(":error_name", s.error_name)
+      .text_ref(":error_message", s.error_message)
       .json(":outputs", s.outputs)
       .integer(":started_at", s.started_at)
       .integer(":finished_at", s.finished_at)
-      .text(":external_id", s.external_id)
+      .text_ref(":external_id", s.external_id)
       .integer(":parent_id", s.parent_id)
-      .text(":label", s.label);
+      .text_ref(":label", s.label);
 }
 
 // mkdir -p; directories we create are private to the user (0700).
@@ -685,7 +685,7 @@ Result<std::int64_t> RunStore::insert_job_instance(const JobInstanceRecord& j) {
   Impl& d = *impl_;
   if (auto e = d.blocked()) return *e;
   Query q(d.insert_job.get(), d.insert_job_binds);
-  q.text(":run_id", j.run_id).integer(":run_attempt", j.run_attempt);
+  q.text_ref(":run_id", j.run_id).integer(":run_attempt", j.run_attempt);
   bind_job(q, j);
   if (auto w = d.write(q, "insert job instance of run " + j.run_id); !w) return w.error();
   return sqlite3_last_insert_rowid(d.db.get());
@@ -726,7 +726,7 @@ Result<void> RunStore::update_stage_external_id(std::int64_t stage_id, const std
   Impl& d = *impl_;
   if (auto e = d.blocked()) return *e;
   Query q(d.stage_external_id.get(), d.stage_external_id_binds);
-  q.text(":external_id", external_id).integer(":id", stage_id);
+  q.text_ref(":external_id", external_id).integer(":id", stage_id);
   return d.write(q, "update stage " + std::to_string(stage_id), true);
 }
 
@@ -737,7 +737,7 @@ Result<void> RunStore::append_log(const LogChunk& c) {
   q.integer(":stage_id", c.stage_id)
       .integer(":stream", static_cast<int>(c.stream))
       .integer(":at", c.at)
-      .text(":text", c.text);
+      .text_ref(":text", c.text);
   return d.write(q, "append log of stage " + std::to_string(c.stage_id));
 }
 

@@ -56,6 +56,12 @@ class Query {
     note(sqlite3_bind_text64(s_, index(name), data, v.size(), SQLITE_TRANSIENT, SQLITE_UTF8));
     return *this;
   }
+  // The same without a copy: `v` must stay unchanged until the Query is destroyed (a field
+  // of the record being written, not a temporary).
+  Query& text_ref(const char* name, const std::string& v) {
+    note(sqlite3_bind_text64(s_, index(name), v.c_str(), v.size(), SQLITE_STATIC, SQLITE_UTF8));
+    return *this;
+  }
   Query& integer(const char* name, std::int64_t v) {
     note(sqlite3_bind_int64(s_, index(name), v));
     return *this;
