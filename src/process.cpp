@@ -134,14 +134,16 @@ bool is_executable_file(const std::string& path, int& error) {
 }
 
 // execvp's search, but over the child's PATH and relative to the child's cwd.
-ResolvedCommand resolve_command(const std::string& name, const std::vector<std::string>& env,
+ResolvedCommand resolve_command(const std::string& name, const std::vector<char*>& envp,
                                 const std::string& cwd) {
   if (name.empty()) return {{}, ENOENT};
   if (name.find('/') != std::string::npos) return {name, 0};
   std::string_view path = kDefaultPath;
-  for (const auto& kv : env) {
+  for (const char* entry : envp) {
+    if (entry == nullptr) break;
+    std::string_view kv(entry);
     if (kv.starts_with("PATH=")) {
-      path = std::string_view(kv).substr(5);
+      path = kv.substr(5);
       break;
     }
   }
@@ -240,7 +242,15 @@ struct ProcessSet::Impl {
   ProcessId spawn(ProcessId id, const SpawnSpec& spec) {
     if (spec.argv.empty()) return fail_spawn(id, "empty command");
     const std::string& name = spec.argv.front();
-    ResolvedCommand command = resolve_command(name, spec.env, spec.cwd);
+    std::vector<char*> envp;
+    if (spec.envp.empty()) {
+      envp = c_strings(spec.env);
+    } else {
+      envp.reserve(spec.envp.size() + 1);
+      for (const char* kv : spec.envp) envp.push_back(const_cast<char*>(kv));
+      envp.push_back(nullptr);
+    }
+    ResolvedCommand command = resolve_command(name, envp, spec.cwd);
     if (command.error != 0) return fail_spawn(id, name + ": " + error_text(command.error));
 
     int out_pipe[2];
@@ -267,7 +277,6 @@ struct ProcessSet::Impl {
     if (rc != 0) return fail_spawn(id, name + ": " + error_text(rc));
 
     std::vector<char*> argv = c_strings(spec.argv);
-    std::vector<char*> envp = c_strings(spec.env);
     // Allocate before the child exists: once it does, nothing may throw and lose it.
     auto child = std::make_unique<Child>();
     children.reserve(children.size() + 1);

@@ -119,8 +119,9 @@ struct Instance {
   Clock::time_point started;
   std::optional<Clock::time_point> deadline;  // job timeout
   Json merged = Json::object();  // merged stage outputs
-  std::map<std::string, std::string> env;  // base + workflow + job env + WF_MATRIX_*
-  Json env_json = Json::object();          // the `env` namespace
+  // Over the run's base_env_ (base + workflow env), which is shared, not copied:
+  std::map<std::string, std::string> env;  // job env + WF_MATRIX_*
+  Json env_json = Json::object();          // job env: the `env` namespace is env_json_ + this
   Frame root;
 };
 
@@ -207,6 +208,8 @@ class Run {
                      std::optional<Clock::time_point> deadline);
   void trigger_exit(Frame& f, const ProcessExit& e);
   Result<RetryPolicy> retry_policy(const Text& t, const Json& vars) const;
+  // base_env_ with `overlay` on top.
+  std::map<std::string, std::string> merged_env(const std::map<std::string, std::string>& overlay) const;
   Result<std::pair<std::string, std::string>> resolve_call(const std::string& uses,
                                                            const std::map<std::string, std::string>& env) const;
 
@@ -257,7 +260,8 @@ class Run {
   std::string cancel_reason_;
   Error store_error_;
   Json env_json_ = Json::object();
-  std::map<std::string, std::string> base_env_;
+  std::map<std::string, std::string> base_env_;  // base + workflow env, under every instance's env
+  std::vector<std::string> base_env_kv_;         // env_list(base_env_), built once
   Json jobs_ns_ = Json::object();
   std::string tmp_dir_;
   std::string logical_date_;

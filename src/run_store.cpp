@@ -314,14 +314,14 @@ void bind_attempt(Query& q, const RunRecord& r) {
 }
 
 void bind_job(Query& q, const JobInstanceRecord& j) {
-  q.text(":job", j.job)
+  q.text_ref(":job", j.job)
       .integer(":leg", j.leg)
       .json(":matrix", j.matrix)
-      .text(":display_name", j.display_name)
+      .text_ref(":display_name", j.display_name)
       .status(":status", j.status)
-      .text(":skip_reason", j.skip_reason)
-      .text(":error_name", j.error_name)
-      .text(":error_message", j.error_message)
+      .text_ref(":skip_reason", j.skip_reason)
+      .text_ref(":error_name", j.error_name)
+      .text_ref(":error_message", j.error_message)
       .json(":outputs", j.outputs)
       .integer(":job_attempt", j.job_attempt)
       .integer(":started_at", j.started_at)
@@ -330,19 +330,19 @@ void bind_job(Query& q, const JobInstanceRecord& j) {
 
 void bind_stage(Query& q, const StageRecord& s) {
   q.integer(":stage_index", s.index)
-      .text(":stage_key", s.stage_key)
-      .text(":name", s.name)
+      .text_ref(":stage_key", s.stage_key)
+      .text_ref(":name", s.name)
       .integer(":attempt", s.attempt)
       .status(":status", s.status)
       .integer(":exit_code", s.exit_code)
-      .text(":error_name", s.error_name)
-      .text(":error_message", s.error_message)
+      .text_ref(":error_name", s.error_name)
+      .text_ref(":error_message", s.error_message)
       .json(":outputs", s.outputs)
       .integer(":started_at", s.started_at)
       .integer(":finished_at", s.finished_at)
-      .text(":external_id", s.external_id)
+      .text_ref(":external_id", s.external_id)
       .integer(":parent_id", s.parent_id)
-      .text(":label", s.label);
+      .text_ref(":label", s.label);
 }
 
 // mkdir -p; directories we create are private to the user (0700).
@@ -441,6 +441,7 @@ Result<void> RunStore::Impl::prepare_statements(std::int64_t schema) {
       {&insert_stage, insert_sql("stages", stage_columns)},
       {&update_stage, "UPDATE stages SET " + assignments(stage_fields.c_str()) + " WHERE id = :id"},
       {&append_log, insert_sql("logs", "stage_id, stream, at, text")},
+      {&stage_external_id, "UPDATE stages SET external_id = :external_id WHERE id = :id"},
   };
   for (const Cached& c : cached) {
     auto stmt = prepare(c.sql.c_str(), true);
@@ -695,8 +696,8 @@ Result<bool> RunStore::delete_run(const std::string& id) {
 Result<std::int64_t> RunStore::insert_job_instance(const JobInstanceRecord& j) {
   Impl& d = *impl_;
   if (auto e = d.blocked()) return *e;
-  Query q(d.insert_job.get());
-  q.text(":run_id", j.run_id).integer(":run_attempt", j.run_attempt);
+  Query q(d.insert_job.get(), d.insert_job_binds);
+  q.text_ref(":run_id", j.run_id).integer(":run_attempt", j.run_attempt);
   bind_job(q, j);
   if (auto w = d.write(q, "insert job instance of run " + j.run_id); !w) return w.error();
   return sqlite3_last_insert_rowid(d.db.get());
@@ -705,7 +706,7 @@ Result<std::int64_t> RunStore::insert_job_instance(const JobInstanceRecord& j) {
 Result<void> RunStore::update_job_instance(const JobInstanceRecord& j) {
   Impl& d = *impl_;
   if (auto e = d.blocked()) return *e;
-  Query q(d.update_job.get());
+  Query q(d.update_job.get(), d.update_job_binds);
   q.integer(":id", j.id);
   bind_job(q, j);
   return d.write(q, "update job instance " + std::to_string(j.id), true);
@@ -714,7 +715,7 @@ Result<void> RunStore::update_job_instance(const JobInstanceRecord& j) {
 Result<std::int64_t> RunStore::insert_stage(const StageRecord& s) {
   Impl& d = *impl_;
   if (auto e = d.blocked()) return *e;
-  Query q(d.insert_stage.get());
+  Query q(d.insert_stage.get(), d.insert_stage_binds);
   q.integer(":job_instance_id", s.job_instance_id);
   bind_stage(q, s);
   if (auto w = d.write(q, "insert stage of job instance " + std::to_string(s.job_instance_id));
@@ -727,20 +728,28 @@ Result<std::int64_t> RunStore::insert_stage(const StageRecord& s) {
 Result<void> RunStore::update_stage(const StageRecord& s) {
   Impl& d = *impl_;
   if (auto e = d.blocked()) return *e;
-  Query q(d.update_stage.get());
+  Query q(d.update_stage.get(), d.update_stage_binds);
   q.integer(":id", s.id);
   bind_stage(q, s);
   return d.write(q, "update stage " + std::to_string(s.id), true);
 }
 
+Result<void> RunStore::update_stage_external_id(std::int64_t stage_id, const std::string& external_id) {
+  Impl& d = *impl_;
+  if (auto e = d.blocked()) return *e;
+  Query q(d.stage_external_id.get(), d.stage_external_id_binds);
+  q.text_ref(":external_id", external_id).integer(":id", stage_id);
+  return d.write(q, "update stage " + std::to_string(stage_id), true);
+}
+
 Result<void> RunStore::append_log(const LogChunk& c) {
   Impl& d = *impl_;
   if (auto e = d.blocked()) return *e;
-  Query q(d.append_log.get());
+  Query q(d.append_log.get(), d.append_log_binds);
   q.integer(":stage_id", c.stage_id)
       .integer(":stream", static_cast<int>(c.stream))
       .integer(":at", c.at)
-      .text(":text", c.text);
+      .text_ref(":text", c.text);
   return d.write(q, "append log of stage " + std::to_string(c.stage_id));
 }
 

@@ -28,14 +28,21 @@ using DbHandle = std::unique_ptr<sqlite3, CloseDb>;
 using StmtHandle = std::unique_ptr<sqlite3_stmt, FinalizeStmt>;
 
 inline std::string dump_json(const Json& j) {
+  if (j.is_object() && j.empty()) return "{}";  // most outputs/matrix columns; what dump() gives
   return j.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
+
+// The parameter indices a hot statement was bound with, in bind order: the k-th bind of a
+// Query reuses entry k when it names the same parameter (the same string literal), instead
+// of looking the name up in the statement again. One per cached statement.
+using BindCache = std::vector<std::pair<const char*, int>>;
 
 // One execution of a prepared statement: binds by parameter name, steps, and resets on scope
 // exit, so a cached statement never holds a read snapshot or stale bindings.
 class Query {
  public:
   explicit Query(sqlite3_stmt* s) : s_(s) {}
+  Query(sqlite3_stmt* s, BindCache& cache) : s_(s), cache_(&cache) {}
   ~Query() {
     sqlite3_reset(s_);
     sqlite3_clear_bindings(s_);
@@ -47,6 +54,12 @@ class Query {
     // A null data pointer would bind NULL; the columns are NOT NULL strings.
     const char* data = v.data() != nullptr ? v.data() : "";
     note(sqlite3_bind_text64(s_, index(name), data, v.size(), SQLITE_TRANSIENT, SQLITE_UTF8));
+    return *this;
+  }
+  // The same without a copy: `v` must stay unchanged until the Query is destroyed (a field
+  // of the record being written, not a temporary).
+  Query& text_ref(const char* name, const std::string& v) {
+    note(sqlite3_bind_text64(s_, index(name), v.c_str(), v.size(), SQLITE_STATIC, SQLITE_UTF8));
     return *this;
   }
   Query& integer(const char* name, std::int64_t v) {
@@ -62,8 +75,15 @@ class Query {
 
  private:
   int index(const char* name) {
+    if (cache_ != nullptr && next_ < cache_->size() && (*cache_)[next_].first == name)
+      return (*cache_)[next_++].second;
     int i = sqlite3_bind_parameter_index(s_, name);
     if (i == 0) note(SQLITE_RANGE);
+    if (cache_ != nullptr && i != 0) {
+      if (next_ < cache_->size()) (*cache_)[next_] = {name, i};
+      else cache_->emplace_back(name, i);
+      ++next_;
+    }
     return i;
   }
   void note(int rc) {
@@ -72,6 +92,8 @@ class Query {
 
   sqlite3_stmt* s_;
   int rc_ = SQLITE_OK;
+  BindCache* cache_ = nullptr;
+  std::size_t next_ = 0;
 };
 
 // Reads the columns of the current row left to right, noting values that do not parse.
@@ -152,7 +174,10 @@ struct RunStore::Impl {
   store_detail::DbHandle db;  // declared before the statements, so they are finalized first
   StmtHandle begin, commit, rollback;
   StmtHandle insert_run, update_run, upsert_attempt, update_snapshot, delete_run;
-  StmtHandle insert_job, update_job, insert_stage, update_stage, append_log;
+  StmtHandle insert_job, update_job, insert_stage, update_stage, append_log, stage_external_id;
+  // Parameter indices of the per-task writes (Query(stmt, cache)).
+  store_detail::BindCache insert_job_binds, update_job_binds, insert_stage_binds, update_stage_binds,
+      append_log_binds, stage_external_id_binds;
   // Schema version 2, prepared on first use (run_store_release.cpp).
   StmtHandle release_get, release_insert, release_take, release_set_run, release_finish,
       run_status, audit_insert, audit_update, tick_get, tick_set;

@@ -118,6 +118,12 @@ JobInstanceRecord Run::new_instance_record(int job, const std::string& display) 
   return rec;
 }
 
+std::map<std::string, std::string> Run::merged_env(const std::map<std::string, std::string>& overlay) const {
+  std::map<std::string, std::string> env = base_env_;
+  for (const auto& [k, v] : overlay) env[k] = v;
+  return env;
+}
+
 Json Run::base_vars() const {
   Json v = Json::object();
   v["params"] = params_;
@@ -144,7 +150,8 @@ Json Run::job_vars(int job) const {
 Json Run::stage_vars(const Frame& f) const {
   const Instance& in = *f.in;
   Json v = job_vars(in.job);
-  v["env"] = in.env_json;
+  Json& env = v["env"];  // env_json_, from base_vars
+  for (auto it = in.env_json.begin(); it != in.env_json.end(); ++it) env[it.key()] = it.value();
   v["matrix"] = in.matrix;
   v["retry"] = f.retries_done;
   if (!f.parent) {
@@ -446,8 +453,6 @@ void Run::start_instance(int job) {
   in->rec = new_instance_record(job, jr.names[in->leg]);
   in->rec.leg = in->leg;
   in->rec.matrix = mask(in->matrix);
-  in->env = base_env_;
-  in->env_json = env_json_;
   for (auto it = in->matrix.begin(); it != in->matrix.end(); ++it)
     in->env[matrix_env_name(it.key())] = to_text(it.value());
   ++jr.running;
@@ -456,14 +461,14 @@ void Run::start_instance(int job) {
     Json vars = job_vars(job);
     vars["matrix"] = in->matrix;
     for (const auto& [k, v] : j.env) {
-      vars["env"] = in->env_json;
-      auto r = render_string(v, vars);
+      auto r = render_string(v, vars);  // vars["env"]: env_json_ and the job env so far
       if (!r.ok()) {
         setup_error = r.error();
         break;
       }
       in->env[k] = *r;
       in->env_json[k] = *r;
+      vars["env"][k] = *r;
     }
   }
   if (j.timeout && setup_error.message.empty()) {
@@ -509,7 +514,8 @@ void Run::leg_finished(int job, int leg, const std::string& display, Status st, 
     for (auto it = jr.leg_outputs[i].begin(); it != jr.leg_outputs[i].end(); ++it) merged[it.key()] = it.value();
     legs.push_back({{"matrix", mask(jr.legs[i])}, {"result", result_word(jr.leg_status[i])}, {"outputs", jr.leg_outputs[i]}});
   }
-  legs_json_[job] = legs;
+  legs_json_[job] = std::move(legs);
+  const Json& legs_ref = legs_json_[job];
   Status total = aggregate(jr.leg_status);
   if (jr.legs.size() > 1 || j.strategy.is_object()) {
     JobEvent e{j.name, total, seconds_since(jr.started), total == Status::Failed ? jr.first_error.name + ": " + jr.first_error.message : ""};
@@ -517,7 +523,7 @@ void Run::leg_finished(int job, int leg, const std::string& display, Status st, 
       job_events_.push_back(e);
       rep_.job_finished(e);
     }
-    Json jr_json = {{"status", to_string(total)}, {"outputs", merged}, {"legs", legs}};
+    Json jr_json = {{"status", to_string(total)}, {"outputs", merged}, {"legs", legs_ref}};
     if (total == Status::Failed) jr_json["errors"] = {{"name", jr.first_error.name}, {"message", jr.first_error.message}};
     if (jr.legs.size() > 1 && rep_.wants_result_json()) result_jobs_[j.name] = jr_json;
   }
@@ -632,6 +638,7 @@ Result<RunOutcome> Run::execute() {
       base_env_[k] = *r;
       env_json_[k] = *r;
     }
+    base_env_kv_ = env_list(base_env_);
     if (w_.run_name) {
       auto r = render_string(*w_.run_name, base_vars());
       if (!r.ok()) return Error("run-name: " + r.error().message, "TemplateError");

@@ -7,11 +7,17 @@
 namespace wf {
 
 namespace {
+// Words separated by white space (as `istringstream >> word` in the C locale splits them).
 std::vector<std::string> split_words(const std::string& s) {
   std::vector<std::string> out;
-  std::istringstream in(s);
-  std::string w;
-  while (in >> w) out.push_back(w);
+  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'; };
+  std::size_t i = 0;
+  while (i < s.size()) {
+    while (i < s.size() && space(s[i])) ++i;
+    std::size_t start = i;
+    while (i < s.size() && !space(s[i])) ++i;
+    if (i > start) out.emplace_back(s, start, i - start);
+  }
   return out;
 }
 }  // namespace
@@ -64,6 +70,31 @@ std::vector<std::string> env_list(const std::map<std::string, std::string>& env)
     std::string& kv = out.emplace_back();
     kv.reserve(k.size() + 1 + v.size());
     kv.append(k).append(1, '=').append(v);
+  }
+  return out;
+}
+
+std::vector<const char*> env_pointers(const std::map<std::string, std::string>& base,
+                                      const std::vector<std::string>& base_kv,
+                                      const std::map<std::string, std::string>& overlay,
+                                      const std::vector<std::string>& overlay_kv) {
+  std::vector<const char*> out;
+  out.reserve(base.size() + overlay.size());
+  auto b = base.begin();
+  auto o = overlay.begin();
+  std::size_t bi = 0, oi = 0;
+  while (b != base.end() || o != overlay.end()) {
+    if (o == overlay.end() || (b != base.end() && b->first < o->first)) {
+      out.push_back(base_kv[bi++].c_str());
+      ++b;
+    } else {
+      if (b != base.end() && b->first == o->first) {  // the overlay wins
+        ++b;
+        ++bi;
+      }
+      out.push_back(overlay_kv[oi++].c_str());
+      ++o;
+    }
   }
   return out;
 }

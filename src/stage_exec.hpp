@@ -21,6 +21,13 @@ ShellCommand shell_command(const std::string& shell, const std::string& script, 
 
 // "K=V" list from a map (sorted by key, which is what execve users expect to see).
 std::vector<std::string> env_list(const std::map<std::string, std::string>& env);
+// env_list of `base` with `overlay` on top (what env_list gives for the merged map) as
+// pointers, without copying the base: `base_kv` is env_list(base) and `overlay_kv`
+// env_list(overlay); the result points into both (SpawnSpec::envp).
+std::vector<const char*> env_pointers(const std::map<std::string, std::string>& base,
+                                      const std::vector<std::string>& base_kv,
+                                      const std::map<std::string, std::string>& overlay,
+                                      const std::vector<std::string>& overlay_kv);
 std::map<std::string, std::string> env_map(const std::vector<std::string>& env);
 
 // The last `n` lines of `text` (without a trailing empty line).

@@ -1,9 +1,12 @@
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "run_state.hpp"
@@ -15,6 +18,38 @@
 #include "wf/recovery.hpp"
 
 namespace wf {
+
+namespace {
+// The whole file (as an ifstream would read it); nothing when it cannot be opened.
+std::optional<std::string> read_file(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  std::string text;
+  char buf[16384];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    text.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return text;
+}
+
+// Creates or truncates `path` (mode 0666 less the umask, as an ofstream) with `text`.
+bool write_file(const std::string& path, const std::string& text) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  if (fd < 0) return false;
+  std::size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    done += static_cast<std::size_t>(n);
+  }
+  return ::close(fd) == 0 && done == text.size();
+}
+}  // namespace
 
 // Runs stages that finish at once until one needs a process or a timer, or the job ends.
 void Run::advance(Instance& in) { advance_frame(in.root); }
@@ -212,9 +247,16 @@ void Run::end_stage(Frame& f, Status st, const Error& err_in, const Json& output
   std::string key = f.stage.stage_key;
   Json errors = Json::object();
   if (!f.stage.error_name.empty()) errors = {{"name", err.name}, {"message", err.message}};
-  f.stages[key] = {{"status", to_string(st)}, {"outputs", outputs}, {"errors", errors}};
   if (st == Status::Success && !f.parent)
     for (auto it = outputs.begin(); it != outputs.end(); ++it) in.merged[it.key()] = it.value();
+  {
+    // Built in place (an initializer list would copy outputs and errors once more).
+    Json entry = Json::object();
+    entry["status"] = to_string(st);
+    entry["outputs"] = std::move(outputs);
+    entry["errors"] = std::move(errors);
+    f.stages[key] = std::move(entry);
+  }
   if (st != Status::Skip || s.if_cond)
     rep_.stage_finished({in.rec.display_name, f.stage_name, st, st == Status::Skip ? 0 : seconds_since(f.stage_started),
                          f.stage.error_name.empty() ? "" : err.name + ": " + err.message});
@@ -237,7 +279,8 @@ void Run::end_stage(Frame& f, Status st, const Error& err_in, const Json& output
 void Run::finish_instance(Instance& in) {
   const Job& j = w_.jobs[in.job];
   Frame& f = in.root;
-  Json outputs = in.merged;
+  Json outputs = std::move(in.merged);  // a job retry starts it afresh
+  in.merged = Json::object();
   if (j.outputs && !f.failed && !f.cancelled) {
     outputs = Json::object();
     Json vars = stage_vars(f);
@@ -332,12 +375,8 @@ void Run::on_exit(const ProcessExit& e) {
     if (!is_slurm_handle(e.id)) ::unlink(path.c_str());
   };
   if (!f.output_file.empty()) {
-    std::ifstream file(f.output_file, std::ios::binary);
-    if (file) {
-      std::stringstream ss;
-      ss << file.rdbuf();
-      outputs = parse_output_file(ss.str());
-      file.close();
+    if (auto text = read_file(f.output_file)) {
+      outputs = parse_output_file(*text);
       remove_file(f.output_file);
     }
     remove_file(base + ".script");
@@ -598,6 +637,7 @@ bool Run::start_process(Frame& f, const Stage& s, const std::function<const Json
     if (!r.ok()) return failed(r.error());
     cwd = *r;
   }
+  // The stage's variables over the run's base environment (base_env_ is not copied).
   std::map<std::string, std::string> env = in.env;
   if (!s.env.empty()) {
     std::optional<Json> v;
@@ -634,7 +674,7 @@ bool Run::start_process(Frame& f, const Stage& s, const std::function<const Json
   std::vector<std::string> argv;
   std::string stdin_path;
   if (s.kind == StageKind::Call) {
-    auto target = resolve_call(*script, env);
+    auto target = resolve_call(*script, merged_env(env));
     if (!target.ok()) return failed(target.error());
     auto with = render_json(s.with, s.with.dump().find("${{") == std::string::npos ? Json::object() : vars());
     if (!with.ok()) return failed(with.error());
@@ -658,7 +698,9 @@ bool Run::start_process(Frame& f, const Stage& s, const std::function<const Json
     env["WF_PY_INPUT"] = base + ".pyin";
     env["WF_PY_RESULT"] = base + ".pyout";
     auto py = env.find("WF_PYTHON");
-    argv = {py != env.end() && !py->second.empty() ? py->second : "python3", "-c", python_wrapper()};
+    const std::string* python = py != env.end() ? &py->second : nullptr;
+    if (auto b = base_env_.find("WF_PYTHON"); !python && b != base_env_.end()) python = &b->second;
+    argv = {python && !python->empty() ? *python : "python3", "-c", python_wrapper()};
   } else {
     std::string shell;
     const std::optional<Text>& sh = s.shell ? s.shell : (j.shell ? j.shell : w_.shell);
@@ -668,22 +710,23 @@ bool Run::start_process(Frame& f, const Stage& s, const std::function<const Json
       shell = *r;
     }
     ShellCommand cmd = shell_command(shell, *script, base + ".script");
-    if (cmd.needs_file) {
-      std::ofstream f(base + ".script", std::ios::binary);
-      f << *script;
-      if (!f) return failed(Error("cannot write the script file " + base + ".script", "StageError"));
-    }
+    if (cmd.needs_file && !write_file(base + ".script", *script))
+      return failed(Error("cannot write the script file " + base + ".script", "StageError"));
     argv = std::move(cmd.argv);
   }
-  SpawnSpec spec{std::move(argv), env_list(env), cwd, deadline, stdin_path};
-  if (slurm) return submit_slurm(f, spec, base);
+  SpawnSpec spec{std::move(argv), env_list(env), cwd, deadline, stdin_path, {}};
+  if (slurm) {
+    spec.env = env_list(merged_env(env));  // the batch script sets the whole environment
+    return submit_slurm(f, spec, base);
+  }
+  spec.envp = env_pointers(base_env_, base_env_kv_, env, spec.env);
   ProcessId pid = procs_.spawn(spec);
   f.pid = pid;
   by_pid_[pid] = &f;
   // Record the process group so that a later wf can stop it if this one dies.
   if (int os_pid = procs_.os_pid(pid); os_pid > 0) {
     f.stage.external_id = "pid:" + std::to_string(os_pid) + ":" + std::to_string(process_start_ticks(os_pid));
-    check(store_.update_stage(f.stage));
+    check(store_.update_stage_external_id(f.stage.id, f.stage.external_id));
   }
   return true;
 }

@@ -104,7 +104,7 @@ bool Run::start_trigger(Frame& f, const Stage& s, const std::function<const Json
     argv.push_back("--timeout");
     argv.push_back(std::to_string(std::max(1, static_cast<int>(std::ceil(left)))));
   }
-  std::map<std::string, std::string> env = in.env;
+  std::map<std::string, std::string> env = merged_env(in.env);
   for (const auto& [k, t] : s.env) {
     auto r = render_string_lazy(t, vars);
     if (!r.ok()) return failed(r.error());
@@ -118,7 +118,7 @@ bool Run::start_trigger(Frame& f, const Stage& s, const std::function<const Json
   env.erase("NO_COLOR");
 
   f.trigger_run = child;
-  SpawnSpec spec{std::move(argv), env_list(env), opts_.cwd, deadline, ""};
+  SpawnSpec spec{std::move(argv), env_list(env), opts_.cwd, deadline, "", {}};
   ProcessId pid = procs_.spawn(spec);
   f.pid = pid;
   by_pid_[pid] = &f;

@@ -30,6 +30,16 @@ struct Scope {
   bool in_bash = false;
 };
 
+// Sets a flag for the life of the guard.
+struct FlagGuard {
+  bool& flag;
+  bool saved;
+  FlagGuard(bool& f, bool value) : flag(f), saved(f) { flag = value; }
+  ~FlagGuard() { flag = saved; }
+  FlagGuard(const FlagGuard&) = delete;
+  FlagGuard& operator=(const FlagGuard&) = delete;
+};
+
 }  // namespace
 
 SourcePos locate_in_source(const Text& t, std::size_t offset, const std::string* source) {
@@ -210,7 +220,9 @@ class Validator {
     }
   }
 
-  void check_stage(const Stage& s, const Scope& scope) {
+  // `scope` is check_stage_list's own copy: the flags below are set for a call and restored,
+  // instead of copying the scope (and its set of earlier stages) for each stage.
+  void check_stage(const Stage& s, Scope& scope) {
     for (const auto& l : s.lists) {
       std::string where = s.kind == StageKind::Parallel ? "branch '" + l.label + "'"
                           : s.kind == StageKind::Case   ? "case '" + l.label + "'"
@@ -238,10 +250,11 @@ class Validator {
     if (s.kind == StageKind::Case) check_text(s.case_value, scope);
     for (const auto* t : {&s.max_workers, &s.concurrent, &s.max_loop})
       if (*t) check_text(**t, scope);
-    Scope named = scope;
-    named.matrix_only = true;
-    if (s.name) check_text(*s.name, named);
-    if (s.id) check_text(*s.id, named);
+    {
+      FlagGuard named(scope.matrix_only, true);
+      if (s.name) check_text(*s.name, scope);
+      if (s.id) check_text(*s.id, scope);
+    }
     if (s.if_cond) check_condition(*s.if_cond, scope);
     for (const auto& [k, v] : s.env) check_text(v, scope);
     if (s.retry) check_text(*s.retry, scope);
@@ -260,9 +273,8 @@ class Validator {
       check_json(s.vars, s.pos, scope);
     }
     if (s.kind == StageKind::Bash) {
-      Scope bs = scope;
-      bs.in_bash = true;
-      check_text(s.bash, bs);
+      FlagGuard bash(scope.in_bash, true);
+      check_text(s.bash, scope);
     }
   }
 

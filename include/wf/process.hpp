@@ -27,6 +27,9 @@ struct SpawnSpec {
   std::string cwd;                // empty: inherit
   std::optional<SteadyTime> deadline;  // hard timeout
   std::string stdin_path;              // empty: /dev/null
+  // When not empty, the environment exactly as given instead of `env` (no null at the end);
+  // it may point into `env` and into strings that outlive spawn().
+  std::vector<const char*> envp;
 };
 
 struct ProcessExit {

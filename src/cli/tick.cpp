@@ -142,7 +142,7 @@ int tick_command(Globals& g, const TickArgs& a) {
       argv.push_back(d.workflow);
       argv.push_back("--at");
       argv.push_back(format_iso_datetime(d.minute));
-      ProcessId id = procs.spawn({argv, g.environ_list, "", std::nullopt, ""});
+      ProcessId id = procs.spawn({argv, g.environ_list, "", std::nullopt, "", {}});
       labels[id] = d.workflow + " at " + format_iso_datetime(d.minute);
     }
     for (const auto& e : procs.wait(std::nullopt)) {
