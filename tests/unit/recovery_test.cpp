@@ -1,6 +1,7 @@
 // Crash recovery and Slurm: an interrupted run's Slurm stages are closed without touching
 // their jobs, and a rerun finds the jobs to attach to.
 #include "wf/recovery.hpp"
+#include "temp_dir.hpp"
 
 #include <doctest/doctest.h>
 #include <stdlib.h>
@@ -14,24 +15,10 @@ using wf::Status;
 
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/wf_recovery_XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+struct TempDir : wf::test::TempDir {
+  TempDir() : wf::test::TempDir("wf_recovery") {}
 };
+
 
 wf::StageRecord stage(std::int64_t instance, int index, const std::string& external_id, Status st = Status::Wait,
                       int attempt = 1) {

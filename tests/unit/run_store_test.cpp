@@ -1,4 +1,5 @@
 #include "wf/run_store.hpp"
+#include "temp_dir.hpp"
 
 #include <doctest/doctest.h>
 #include <spawn.h>
@@ -23,27 +24,10 @@ using wf::Status;
 
 namespace {
 
-// A fresh directory under /tmp, removed with everything in it at scope exit.
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/wf_run_store_XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    for (const auto& e : fs::recursive_directory_iterator(path_, ec)) {
-      fs::permissions(e.path(), fs::perms::owner_all, fs::perm_options::add, ec);
-    }
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
+struct TempDir : wf::test::TempDir {
+  TempDir() : wf::test::TempDir("wf_run_store") {}
 };
+
 
 std::unique_ptr<RunStore> open_store(const std::string& dir) {
   auto store = RunStore::open(dir);
@@ -641,9 +625,9 @@ TEST_CASE("run store: reopening keeps everything") {
 TEST_CASE("run store: a file that is not a database is refused and left alone") {
   TempDir tmp;
   const std::string db = tmp / "wf.db";
-  for (const std::string& garbage :
-       {std::string("hello, this is not sqlite\n"), std::string(8192, '\x5a'),
-        std::string("SQLite format 3") + std::string(200, '\0')}) {
+  const std::vector<std::string> garbages = {std::string("hello, this is not sqlite\n"), std::string(8192, '\x5a'),
+                                             std::string("SQLite format 3") + std::string(200, '\0')};
+  for (const std::string& garbage : garbages) {
     write_bytes(db, garbage);
     auto store = RunStore::open(tmp.path());
     REQUIRE_FALSE(store.ok());

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "wf/slurm.hpp"
+#include "temp_dir.hpp"
 
 using namespace std::chrono_literals;
 using wf::Json;
@@ -29,24 +30,10 @@ using wf::StreamKind;
 
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/wf-slurm-test-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+struct TempDir : wf::test::TempDir {
+  TempDir() : wf::test::TempDir("wf-slurm-test") {}
 };
+
 
 std::string read_file(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
