@@ -625,10 +625,11 @@ TEST_CASE("run store: reopening keeps everything") {
 TEST_CASE("run store: a file that is not a database is refused and left alone") {
   TempDir tmp;
   const std::string db = tmp / "wf.db";
-  std::vector<std::string> garbages;  // (built one by one: g++ 12 warns wrongly on a braced list)
+  std::vector<std::string> garbages;  // (built one by one: g++ 12 warns wrongly on `a + b` temporaries here)
   garbages.push_back("hello, this is not sqlite\n");
   garbages.push_back(std::string(8192, '\x5a'));
-  garbages.push_back(std::string("SQLite format 3") + std::string(200, '\0'));
+  garbages.push_back("SQLite format 3");
+  garbages.back().append(200, '\0');
   for (const std::string& garbage : garbages) {
     write_bytes(db, garbage);
     auto store = RunStore::open(tmp.path());
