@@ -21,6 +21,16 @@ wf() {
   err=$(cat "$TEST_TMP/.stderr")
 }
 
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+# wait_until CONDITION SECONDS: polls the shell condition every 20 ms; false on timeout.
+wait_until() {
+  local deadline=$(( $(now_ms) + $2 * 1000 ))
+  until eval "$1"; do
+    [ "$(now_ms)" -ge "$deadline" ] && return 1
+    sleep 0.02
+  done
+}
+
 fail_test() {
   echo "FAIL: $1" >&2
   echo "  command rc=$rc" >&2

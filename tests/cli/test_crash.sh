@@ -14,15 +14,6 @@ wf() {
   err=$(cat "$TEST_TMP/.stderr")
 }
 
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
-# wait_for CONDITION SECONDS: polls the shell condition every 20 ms; false on timeout.
-wait_for() {
-  local deadline=$(( $(now_ms) + $2 * 1000 ))
-  until eval "$1"; do
-    [ "$(now_ms)" -ge "$deadline" ] && return 1
-    sleep 0.02
-  done
-}
 lines() { if [ -f "$1" ]; then wc -l < "$1" | tr -d ' '; else echo 0; fi; }
 # alive PID: the process exists and is not a zombie (orphans may stay zombies here: pid 1 may not reap).
 alive() {
@@ -131,7 +122,7 @@ crash_at() {
   [ "$long" != - ] && touch "$long"
   "$WF_BIN" run crash.yml > "run-$label.out" 2>&1 &
   local wfpid=$!
-  if ! wait_for '[ "$(lines m/all)" -ge '"$n"' ]' 20; then
+  if ! wait_until '[ "$(lines m/all)" -ge '"$n"' ]' 20; then
     out=$(cat "run-$label.out") err="" rc=0
     fail_test "$label: the run never reached $n stage starts"
     kill -KILL "$wfpid" 2>/dev/null; { wait "$wfpid"; } 2>/dev/null
@@ -176,7 +167,7 @@ crash_at() {
     expect_eq "$(sql "SELECT status || '|' || error_name FROM runs WHERE id = '$rid'")" "CANCEL|Interrupted" \
       "$label: wf $first records the run as CANCEL (Interrupted)"
     [ "$first" = runs ] && expect_out "CANCEL" "$label: wf runs shows the run as CANCEL"
-    wait_for '[ -z "$(survivors pids)" ]' 2  # SIGKILL takes effect asynchronously; allow a moment, no more
+    wait_until '[ -z "$(survivors pids)" ]' 2  # SIGKILL takes effect asynchronously; allow a moment, no more
     expect_eq "$(survivors pids)" "" "$label: no stage process of the killed wf still runs after wf $first"
     expect_eq "$(integrity)" "ok" "$label: integrity_check after recovery"
   fi
@@ -242,7 +233,7 @@ EOF
 touch bg-hold
 "$WF_BIN" run bg.yml > run-bg.out 2>&1 &
 wfpid=$!
-if wait_for '[ "$(lines bg.marks)" -ge 1 ]' 20; then
+if wait_until '[ "$(lines bg.marks)" -ge 1 ]' 20; then
   bgid=$(last_run_id)
   kill -KILL "$wfpid"; { wait "$wfpid"; } 2>/dev/null
   rm -f bg-hold
@@ -250,7 +241,7 @@ if wait_for '[ "$(lines bg.marks)" -ge 1 ]' 20; then
   expect_rc 0 "bg: wf runs after kill -9"
   expect_eq "$(sql "SELECT status || '|' || error_name FROM runs WHERE id = '$bgid'")" "CANCEL|Interrupted" "bg: run interrupted"
   # give a SIGTERM'd group a moment, no more
-  wait_for '[ -z "$(survivors leader.pid bg1.pid bg2.pid)" ]' 3
+  wait_until '[ -z "$(survivors leader.pid bg1.pid bg2.pid)" ]' 3
   expect_eq "$(survivors leader.pid bg1.pid bg2.pid)" "" \
     "bg: the stage and its background children (one ignoring SIGTERM) are killed"
   wf rerun "$bgid"
@@ -284,11 +275,11 @@ EOF
 touch bg2-hold
 "$WF_BIN" run bg2.yml > run-bg2.out 2>&1 &
 wfpid=$!
-if wait_for '[ "$(lines bg2.marks)" -ge 1 ]' 20; then
+if wait_until '[ "$(lines bg2.marks)" -ge 1 ]' 20; then
   kill -STOP "$wfpid"
   bgid=$(last_run_id)
   stage_state=$(sql "SELECT s.status FROM stages s JOIN job_instances j ON j.id = s.job_instance_id WHERE j.run_id = '$bgid'")
-  wait_for '! alive "$(cat leader2.pid)"' 10
+  wait_until '! alive "$(cat leader2.pid)"' 10
   kill -KILL "$wfpid"; { wait "$wfpid"; } 2>/dev/null
   rm -f bg2-hold
   if [ "$stage_state" != WAIT ]; then
@@ -298,7 +289,7 @@ if wait_for '[ "$(lines bg2.marks)" -ge 1 ]' 20; then
     expect_rc 0 "bg2: wf runs after kill -9"
     expect_eq "$(sql "SELECT status || '|' || error_name FROM runs WHERE id = '$bgid'")" "CANCEL|Interrupted" \
       "bg2: run interrupted"
-    wait_for '[ -z "$(survivors bg3.pid)" ]' 3
+    wait_until '[ -z "$(survivors bg3.pid)" ]' 3
     expect_eq "$(survivors bg3.pid)" "" \
       "bg2: a background child left in the stage's process group after its shell exited is killed"
     wf rerun "$bgid"
@@ -328,7 +319,7 @@ touch quick-hold
 "$WF_BIN" run quick.yml > run-quick.out 2>&1 &
 wfpid=$!
 qid=none
-if wait_for '[ "$(lines quick.marks)" -ge 1 ]' 20; then
+if wait_until '[ "$(lines quick.marks)" -ge 1 ]' 20; then
   qid=$(last_run_id)
   kill -KILL "$wfpid"; { wait "$wfpid"; } 2>/dev/null
   rm -f quick-hold
@@ -358,7 +349,7 @@ EOF
 runs_before=$(sql "SELECT count(*) FROM runs")
 python3 lock.py "$WF_STATE_DIR/wf.db" locked 2 &
 lockpid=$!
-if wait_for '[ -f locked ]' 10; then
+if wait_until '[ -f locked ]' 10; then
   t0=$(now_ms)
   wf runs
   expect_rc 0 "locked state file: wf runs reads while another process holds a write lock"

@@ -21,15 +21,6 @@ wf() {
   rc=$?
   err=$(cat "$TEST_TMP/.stderr")
 }
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
-# wait_for CONDITION SECONDS: polls the shell condition every 50 ms; false on timeout.
-wait_for() {
-  local deadline=$(( $(now_ms) + $2 * 1000 ))
-  until eval "$1"; do
-    [ "$(now_ms)" -ge "$deadline" ] && return 1
-    sleep 0.05
-  done
-}
 # Slurm job ids recorded for the stages of run $1 (all attempts), in stage order.
 slurm_ids() {
   sql "SELECT substr(s.external_id, 7, instr(substr(s.external_id, 7), ':') - 1) FROM stages s
@@ -202,7 +193,7 @@ cancel:
 EOF
 "$WF_BIN" run cancel.yml > cancel.log 2>&1 &
 wfpid=$!
-wait_for 'grep -q "long/long | running" cancel.log' 30
+wait_until 'grep -q "long/long | running" cancel.log' 30
 wf cancel "$(last_run_id)"
 wait $wfpid
 rc=$? out=$(cat cancel.log) err=""
@@ -213,7 +204,7 @@ expect_eq "$(active_jobs "$(last_run_id)")" "0" "wf cancel: its Slurm job is gon
 # --- a job cancelled outside wf (scancel by someone else) fails the stage with Slurm's word --------------
 "$WF_BIN" run cancel.yml > ext.log 2>&1 &
 wfpid=$!
-wait_for 'grep -q "long/long | running" ext.log' 30
+wait_until 'grep -q "long/long | running" ext.log' 30
 scancel "$(slurm_ids "$(last_run_id)")"
 wait $wfpid
 rc=$? out=$(cat ext.log) err=""
@@ -264,12 +255,12 @@ crash:
 EOF
 "$WF_BIN" run crash.yml > crash1.log 2>&1 &
 wfpid=$!
-wait_for '[ -n "$(last_run_id 2>/dev/null)" ] && [ "$(squeue -h -t running -o %j | grep -c "^wf\.$(last_run_id)\.")" -ge 3 ] && [ "$(sql "SELECT count(*) FROM stages WHERE stage_key = '"'b'"' AND external_id LIKE '"'slurm:%'"'")" -ge 3 ]' 30
+wait_until '[ -n "$(last_run_id 2>/dev/null)" ] && [ "$(squeue -h -t running -o %j | grep -c "^wf\.$(last_run_id)\.")" -ge 3 ] && [ "$(sql "SELECT count(*) FROM stages WHERE stage_key = '"'b'"' AND external_id LIKE '"'slurm:%'"'")" -ge 3 ]' 30
 kill -9 $wfpid 2>/dev/null
 wait $wfpid 2>/dev/null
 run=$(last_run_id)
 expect_eq "$(active_jobs "$run")" "3" "crash: the three b jobs run on after kill -9"
-wait_for '[ "$(active_jobs "$run")" -le 2 ]' 20   # leg 1's b ends while wf is gone
+wait_until '[ "$(active_jobs "$run")" -le 2 ]' 20   # leg 1's b ends while wf is gone
 wf show "$run"
 expect_out "Interrupted: wf (pid $wfpid) stopped while this stage ran; its Slurm job" "crash: show says the job was left running"
 expect_out "(now RUNNING)" "crash: show asks Slurm about the jobs left running"
@@ -279,7 +270,7 @@ expect_rc 0 "crash: rerun"
 expect_out "legs (1)/b | b-done 1" "crash: leg 1's b (finished while wf was gone) collected"
 expect_out "legs (3)/b | b-done 3" "crash: leg 3's b (still running) waited for"
 expect_out "legs (2)/c | c sees a=2" "crash: outputs of collected stages used downstream"
-wait_for '[ "$(active_jobs "$run")" -eq 0 ] && [ "$(submissions "$run")" -ge 9 ]' 20
+wait_until '[ "$(active_jobs "$run")" -eq 0 ] && [ "$(submissions "$run")" -ge 9 ]' 20
 sleep 0.5
 expect_eq "$(submissions "$run")" "9" "crash: 3 legs x 3 stages submitted once each"
 expect_eq "$(slurm_ids "$run" | sort -u | wc -l)" "9" "crash: attempts 1 and 2 share the Slurm jobs of a and b"
