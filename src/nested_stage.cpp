@@ -193,12 +193,8 @@ void Run::child_done(Frame& f, Frame& child) {
   Json r = child.scope;
   r["stages"] = child.stages;
   if (child.failed) r["errors"] = {{"name", child.error.name}, {"message", child.error.message}};
-  switch (n.kind) {
-    case StageKind::Parallel: n.results[key] = r; break;
-    case StageKind::Foreach: n.results[key] = r; break;
-    case StageKind::Until: n.results[key] = r; break;
-    default: n.results = child.stages; break;
-  }
+  if (n.kind == StageKind::Case) n.results = child.stages;  // one entry ran: its stages
+  else n.results[key] = r;
   if (child.failed) {
     if (!n.stop) {
       n.stop = true;

@@ -264,6 +264,7 @@ class Run {
   std::vector<std::string> base_env_kv_;         // env_list(base_env_), built once
   Json jobs_ns_ = Json::object();
   std::string tmp_dir_;
+  std::optional<std::set<std::string>> file_workflows_;  // workflow names of this run's file (triggers)
   std::string logical_date_;
   std::vector<FailedStage> failed_stages_;
   std::vector<JobEvent> job_events_;

@@ -65,14 +65,14 @@ bool Run::start_trigger(Frame& f, const Stage& s, const std::function<const Json
   }
 
   // The workflow is looked up in this run's file first, then in the config path.
-  std::vector<std::string> target;
-  {
+  if (!file_workflows_) {  // read once per run
+    file_workflows_.emplace();
     DiagnosticList diags;
-    WorkflowFile file = load_workflow_text(w_.file, spec_text_, diags);
-    for (const auto& other : file.workflows)
-      if (other.name == *name) target = {w_.file, *name};
-    if (target.empty()) target = {*name};
+    for (const auto& other : load_workflow_text(w_.file, spec_text_, diags).workflows)
+      file_workflows_->insert(other.name);
   }
+  std::vector<std::string> target = {*name};
+  if (file_workflows_->count(*name)) target = {w_.file, *name};
 
   std::string base = tmp_dir_ + "/" + std::to_string(f.stage.id);
   std::vector<std::string> argv = {self_exe()};
