@@ -3,6 +3,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,5 +33,10 @@ std::map<std::string, std::string> env_map(const std::vector<std::string>& env);
 
 // The last `n` lines of `text` (without a trailing empty line).
 std::vector<std::string> last_lines(const std::string& text, std::size_t n);
+
+// The whole file; nothing when it cannot be opened.
+std::optional<std::string> read_file(const std::string& path);
+// Creates or truncates `path` (mode 0666 less the umask) with `text`; false on any error.
+bool write_file(const std::string& path, const std::string& text);
 
 }  // namespace wf

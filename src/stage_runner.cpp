@@ -19,37 +19,6 @@
 
 namespace wf {
 
-namespace {
-// The whole file (as an ifstream would read it); nothing when it cannot be opened.
-std::optional<std::string> read_file(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return std::nullopt;
-  std::string text;
-  char buf[16384];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    text.append(buf, static_cast<std::size_t>(n));
-  }
-  ::close(fd);
-  return text;
-}
-
-// Creates or truncates `path` (mode 0666 less the umask, as an ofstream) with `text`.
-bool write_file(const std::string& path, const std::string& text) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-  if (fd < 0) return false;
-  std::size_t done = 0;
-  while (done < text.size()) {
-    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    done += static_cast<std::size_t>(n);
-  }
-  return ::close(fd) == 0 && done == text.size();
-}
-}  // namespace
 
 // Runs stages that finish at once until one needs a process or a timer, or the job ends.
 void Run::advance(Instance& in) { advance_frame(in.root); }
@@ -401,9 +370,8 @@ void Run::on_exit(const ProcessExit& e) {
       }
     }
   } else if (stage_def.kind == StageKind::Python) {
-    std::ifstream file(base + ".pyout", std::ios::binary);
-    if (file) {
-      Json r = Json::parse(file, nullptr, false);
+    if (auto text = read_file(base + ".pyout")) {
+      Json r = Json::parse(*text, nullptr, false);
       if (r.is_object() && r.contains("outputs") && r["outputs"].is_object())
         for (auto it = r["outputs"].begin(); it != r["outputs"].end(); ++it) outputs[it.key()] = it.value();
       if (r.is_object() && r.contains("error") && r["error"].is_object())
@@ -679,9 +647,8 @@ bool Run::start_process(Frame& f, const Stage& s, const std::function<const Json
     auto with = render_json(s.with, s.with.dump().find("${{") == std::string::npos ? Json::object() : vars());
     if (!with.ok()) return failed(with.error());
     stdin_path = base + ".with";
-    std::ofstream f(stdin_path, std::ios::binary);
-    f << with->dump(-1, ' ', false, Json::error_handler_t::replace);
-    if (!f) return failed(Error("cannot write " + stdin_path, "StageError"));
+    if (!write_file(stdin_path, with->dump(-1, ' ', false, Json::error_handler_t::replace)))
+      return failed(Error("cannot write " + stdin_path, "StageError"));
     argv = {target->first};
     if (!target->second.empty()) env["WF_TAG"] = target->second;
   } else if (s.kind == StageKind::Python) {
@@ -692,9 +659,8 @@ bool Run::start_process(Frame& f, const Stage& s, const std::function<const Json
                     {"job_attempt", in.rec.job_attempt}};
     Json input = {{"code", *script}, {"name", "<stage " + key + ">"}, {"vars", py_vars->is_object() ? *py_vars : Json::object()},
                   {"params", params_}, {"matrix", in.matrix}, {"context", context}};
-    std::ofstream f(base + ".pyin", std::ios::binary);
-    f << input.dump(-1, ' ', false, Json::error_handler_t::replace);
-    if (!f) return failed(Error("cannot write " + base + ".pyin", "StageError"));
+    if (!write_file(base + ".pyin", input.dump(-1, ' ', false, Json::error_handler_t::replace)))
+      return failed(Error("cannot write " + base + ".pyin", "StageError"));
     env["WF_PY_INPUT"] = base + ".pyin";
     env["WF_PY_RESULT"] = base + ".pyout";
     auto py = env.find("WF_PYTHON");

@@ -86,9 +86,8 @@ bool Run::start_trigger(Frame& f, const Stage& s, const std::function<const Json
   if (previous.empty()) {
     argv.push_back("run");
     argv.insert(argv.end(), target.begin(), target.end());
-    std::ofstream pf(base + ".params.json", std::ios::binary);
-    pf << params->dump(-1, ' ', false, Json::error_handler_t::replace);
-    if (!pf) return failed(Error("cannot write " + base + ".params.json", "StageError"));
+    if (!write_file(base + ".params.json", params->dump(-1, ' ', false, Json::error_handler_t::replace)))
+      return failed(Error("cannot write " + base + ".params.json", "StageError"));
     argv.push_back("--params-file");
     argv.push_back(base + ".params.json");
   } else {
