@@ -20,6 +20,7 @@
 #include <cerrno>
 #include <cstring>
 #include <exception>
+#include <unordered_map>
 #include <utility>
 
 #include "wf/signals.hpp"
@@ -133,20 +134,19 @@ bool is_executable_file(const std::string& path, int& error) {
   return true;
 }
 
-// execvp's search, but over the child's PATH and relative to the child's cwd.
-ResolvedCommand resolve_command(const std::string& name, const std::vector<char*>& envp,
-                                const std::string& cwd) {
-  if (name.empty()) return {{}, ENOENT};
-  if (name.find('/') != std::string::npos) return {name, 0};
-  std::string_view path = kDefaultPath;
+// The PATH a child gets.
+std::string_view search_path(const std::vector<char*>& envp) {
   for (const char* entry : envp) {
     if (entry == nullptr) break;
-    std::string_view kv(entry);
-    if (kv.starts_with("PATH=")) {
-      path = kv.substr(5);
-      break;
-    }
+    if (std::strncmp(entry, "PATH=", 5) == 0) return entry + 5;
   }
+  return kDefaultPath;
+}
+
+// execvp's search, but over the child's PATH and relative to the child's cwd.
+ResolvedCommand resolve_command(const std::string& name, std::string_view path, const std::string& cwd) {
+  if (name.empty()) return {{}, ENOENT};
+  if (name.find('/') != std::string::npos) return {name, 0};
   int error = ENOENT;
   std::string candidate;
   std::string probe;
@@ -205,6 +205,7 @@ struct ProcessSet::Impl {
   std::vector<pollfd> pollfds;                            // reused each round
   std::vector<std::pair<Child*, StreamKind>> poll_owners;  // parallel to pollfds
   char buffer[64 * 1024];
+  std::unordered_map<std::string, std::string> resolved;  // name, PATH, cwd -> program
 
   explicit Impl(std::chrono::milliseconds grace) : kill_grace(grace) {
     posix_spawnattr_init(&attr);
@@ -250,8 +251,24 @@ struct ProcessSet::Impl {
       for (const char* kv : spec.envp) envp.push_back(const_cast<char*>(kv));
       envp.push_back(nullptr);
     }
-    ResolvedCommand command = resolve_command(name, envp, spec.cwd);
-    if (command.error != 0) return fail_spawn(id, name + ": " + error_text(command.error));
+    // Commands found on the PATH are looked up once per PATH and directory: a stage of
+    // `sh` would otherwise stat every PATH entry before it again.
+    std::string cache_key;
+    const std::string* cached = nullptr;
+    if (name.find('/') == std::string::npos) {
+      const std::string_view path = search_path(envp);
+      cache_key.reserve(name.size() + path.size() + spec.cwd.size() + 2);
+      cache_key.append(name).append(1, '\0').append(path).append(1, '\0').append(spec.cwd);
+      if (auto it = resolved.find(cache_key); it != resolved.end()) cached = &it->second;
+    }
+    ResolvedCommand command;
+    if (cached) {
+      command.path = *cached;
+    } else {
+      command = resolve_command(name, search_path(envp), spec.cwd);
+      if (command.error != 0) return fail_spawn(id, name + ": " + error_text(command.error));
+      if (!cache_key.empty()) resolved.emplace(std::move(cache_key), command.path);
+    }
 
     int out_pipe[2];
     int err_pipe[2];
@@ -284,6 +301,7 @@ struct ProcessSet::Impl {
     auto start = Clock::now();
     rc = ::posix_spawn(&pid, command.path.c_str(), actions.get(), &attr, argv.data(), envp.data());
     if (rc != 0) {
+      if (cached) resolved.erase(cache_key);  // gone since: look it up afresh next time
       // The chdir happens in the child too; tell a bad directory from a bad command.
       if (!spec.cwd.empty()) {
         struct stat st;

@@ -72,6 +72,7 @@ struct Frame {
   bool timer_is_job_retry = false;
   bool stage_timed_by_job = false;
   std::string output_file;
+  bool own_script = false;  // the script file is this stage's alone (see Run::script_file)
   std::string trigger_run;  // trigger stages: the child run id
   bool failed_inside = false;  // a nested stage failed because a stage inside it failed
   bool collected = false;      // nested frames: the nested stage has taken its result
@@ -157,6 +158,8 @@ class Run {
   Json mask(const Json& j) const;
   void check(const Result<void>& r);
   void check_id(const Result<std::int64_t>& r, std::int64_t& id);
+  void write_behind();  // ended_stages_ and ended_instances_ into the open transaction
+  void remove_spent_files();
   JobInstanceRecord new_instance_record(int job, const std::string& display) const;
 
   // --- expression scope ---
@@ -189,6 +192,7 @@ class Run {
                      const std::string& key, std::optional<Clock::time_point> deadline);
   Result<Json> render_lazy(const Text& t, const std::function<const Json&()>& vars) const;
   Result<std::string> render_string_lazy(const Text& t, const std::function<const Json&()>& vars) const;
+  void record_stage_start(Frame& f);
   void end_stage(Frame& f, Status st, const Error& err, const Json& outputs, int exit_code);
   void finish_instance(Instance& in);
   void cancel_instance(Instance& in, const std::string& reason, bool immediate);
@@ -208,6 +212,7 @@ class Run {
                      std::optional<Clock::time_point> deadline);
   void trigger_exit(Frame& f, const ProcessExit& e);
   Result<RetryPolicy> retry_policy(const Text& t, const Json& vars) const;
+  Result<std::string> script_file(Frame& f, const std::string& script, const std::string& own_path);
   // base_env_ with `overlay` on top.
   std::map<std::string, std::string> merged_env(const std::map<std::string, std::string>& overlay) const;
   Result<std::pair<std::string, std::string>> resolve_call(const std::string& uses,
@@ -264,6 +269,14 @@ class Run {
   std::vector<std::string> base_env_kv_;         // env_list(base_env_), built once
   Json jobs_ns_ = Json::object();
   std::string tmp_dir_;
+  std::uint64_t stage_files_ = 0;  // names the stage files in tmp_dir_
+  // Written after the loop pass's spawns (write_behind), so that recording what ended does not
+  // delay starting what comes next: the ends of stages and job instances, and the files of
+  // finished stages.
+  std::vector<StageRecord> ended_stages_;
+  std::vector<JobInstanceRecord> ended_instances_;
+  std::vector<std::string> spent_files_;
+  std::unordered_map<std::string, std::string> script_files_;  // script text -> its file
   std::optional<std::set<std::string>> file_workflows_;  // workflow names of this run's file (triggers)
   std::string logical_date_;
   std::vector<FailedStage> failed_stages_;

@@ -29,6 +29,33 @@ TimeMs now_ms() {
       .count();
 }
 
+namespace {
+
+// The private directory of a run's stage files (scripts, $WF_OUTPUT, call and Python
+// inputs): $TMPDIR when set; else memory-backed $XDG_RUNTIME_DIR or /dev/shm, where creating
+// and removing a small file per stage costs a fraction of what it costs on a disk file system;
+// else /tmp. Empty (errno set) when none can be made.
+std::string make_run_temp_dir() {
+  std::vector<std::string> roots;
+  if (const char* t = ::getenv("TMPDIR"); t && *t) {
+    roots.push_back(t);
+  } else {
+    if (const char* x = ::getenv("XDG_RUNTIME_DIR"); x && *x == '/') roots.push_back(x);
+    roots.push_back("/dev/shm");
+  }
+  roots.push_back("/tmp");
+  int err = 0;
+  for (const auto& root : roots) {
+    std::string pattern = root + "/wf-run-XXXXXX";
+    if (::mkdtemp(pattern.data())) return pattern;
+    if (err == 0) err = errno;
+  }
+  errno = err;
+  return {};
+}
+
+}  // namespace
+
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 Result<double> to_seconds(const Json& v, const std::string& what) {
@@ -101,6 +128,18 @@ Json Run::mask(const Json& j) const { return secrets_.empty() ? j : mask_json(j,
 
 void Run::check(const Result<void>& r) {
   if (!r.ok() && store_error_.message.empty()) store_error_ = r.error();
+}
+
+void Run::write_behind() {
+  for (const auto& s : ended_stages_) check(store_.update_stage(s));
+  ended_stages_.clear();
+  for (const auto& r : ended_instances_) check(store_.update_job_instance(r));
+  ended_instances_.clear();
+}
+
+void Run::remove_spent_files() {
+  for (const auto& path : spent_files_) ::unlink(path.c_str());
+  spent_files_.clear();
 }
 
 void Run::check_id(const Result<std::int64_t>& r, std::int64_t& id) {
@@ -672,14 +711,8 @@ Result<RunOutcome> Run::execute() {
     return r.error();
   }
 
-  char tmpl[] = "/tmp/wf-run-XXXXXX";
-  const char* tmpdir_env = ::getenv("TMPDIR");
-  std::string pattern = std::string(tmpdir_env && *tmpdir_env ? tmpdir_env : "/tmp") + "/wf-run-XXXXXX";
-  std::vector<char> buf(pattern.begin(), pattern.end());
-  buf.push_back('\0');
-  if (::mkdtemp(buf.data())) tmp_dir_ = buf.data();
-  else if (::mkdtemp(tmpl)) tmp_dir_ = tmpl;
-  else return Error("cannot create a temporary directory: " + std::string(std::strerror(errno)));
+  tmp_dir_ = make_run_temp_dir();
+  if (tmp_dir_.empty()) return Error("cannot create a temporary directory: " + std::string(std::strerror(errno)));
 
   rep_.run_started(run_.id, w_.name, run_.run_name);
   // Output goes to the reporter as it comes and to the state file once per loop pass, so
@@ -720,8 +753,10 @@ Result<RunOutcome> Run::execute() {
         if (i < running_.size() && running_[i].get() == in) ++i;
         if (running_.size() < before) start_ready_jobs();
       }
+      write_behind();
       check(pass->commit());
       pass.reset();
+      remove_spent_files();
     }
     if (jobs_done_ >= jobs_total_ && running_.empty()) break;
     if (running_.empty() && ready_.empty()) break;  // nothing can make progress
@@ -777,6 +812,8 @@ Result<RunOutcome> Run::execute() {
     }
     for (auto& p : running_) flush_logs(p->root);
   }
+  write_behind();  // empty here: every pass ends with it
+  remove_spent_files();
   // Jobs that never became ready (their needs were cut off) count as skipped.
   for (std::size_t i = 0; i < n; ++i)
     if (state_[i] == JobState::Pending) skip_job(static_cast<int>(i), cancelling_ ? "cancelled" : "trigger-rule");

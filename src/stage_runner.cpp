@@ -109,7 +109,11 @@ void Run::begin_stage(Frame& f, const Stage& s) {
       else run_it = *r;
     }
   }
-  check_id(store_.insert_stage(f.stage), f.stage.id);
+  // A local process's row is written after its spawn, with its pid (start_process): the
+  // spawn does not wait for it. Every other stage's row is written now.
+  const bool local_process = (s.kind == StageKind::Bash || s.kind == StageKind::Python || s.kind == StageKind::Call) &&
+                             !runs_on_slurm(w_.jobs[in.job].runs_on);
+  if (!local_process || !err.message.empty() || !run_it) record_stage_start(f);
   if (!err.message.empty()) return end_stage(f, Status::Failed, err, Json::object(), -1);
   if (!run_it) return end_stage(f, Status::Skip, Error(), Json::object(), -1);
   rep_.stage_started(in.rec.display_name, f.stage_name);
@@ -179,6 +183,11 @@ void Run::begin_stage(Frame& f, const Stage& s) {
   }
 }
 
+// The stage's row, once: its id names it in logs and nested rows from then on.
+void Run::record_stage_start(Frame& f) {
+  if (f.stage.id == 0) check_id(store_.insert_stage(f.stage), f.stage.id);
+}
+
 // Records the end of the stage in flight and decides what the stage list does next.
 void Run::end_stage(Frame& f, Status st, const Error& err_in, const Json& outputs_in, int exit_code) {
   Instance& in = *f.in;
@@ -192,7 +201,8 @@ void Run::end_stage(Frame& f, Status st, const Error& err_in, const Json& output
   f.stage.error_message = st == Status::Failed || st == Status::Cancel ? err.message : "";
   f.stage.outputs = outputs;
   f.stage.finished_at = now_ms();
-  check(store_.update_stage(f.stage));
+  record_stage_start(f);  // a stage that ended before its process started
+  ended_stages_.push_back(f.stage);
   f.in_stage = false;
   f.pid.reset();
   f.timer.reset();
@@ -271,7 +281,7 @@ void Run::finish_instance(Instance& in) {
   in.rec.error_name = f.failed || f.cancelled ? (f.error.name.empty() && f.cancelled ? "CancelError" : f.error.name) : "";
   in.rec.error_message = f.failed || f.cancelled ? (f.error.message.empty() && f.cancelled ? cancel_reason_ : f.error.message) : "";
   in.rec.finished_at = now_ms();
-  check(store_.update_job_instance(in.rec));
+  ended_instances_.push_back(in.rec);
 
   // Job retry: the whole instance again, as a new attempt of the same leg.
   if (st == Status::Failed && j.retry && !cancelling_) {
@@ -338,17 +348,16 @@ void Run::on_exit(const ProcessExit& e) {
   Json outputs = Json::object();
   // The stage's files are "<base>.*" (start_process); a Slurm stage's stay until the run
   // ends, since a rerun after a crash may collect them again.
-  std::string base = f.output_file.empty() ? tmp_dir_ + "/" + std::to_string(f.stage.id)
-                                           : f.output_file.substr(0, f.output_file.size() - 4);
+  std::string base = f.output_file.substr(0, f.output_file.size() < 4 ? 0 : f.output_file.size() - 4);
   auto remove_file = [&](const std::string& path) {
-    if (!is_slurm_handle(e.id)) ::unlink(path.c_str());
+    if (!base.empty() && !is_slurm_handle(e.id)) spent_files_.push_back(path);
   };
   if (!f.output_file.empty()) {
     if (auto text = read_file(f.output_file)) {
       outputs = parse_output_file(*text);
       remove_file(f.output_file);
     }
-    remove_file(base + ".script");
+    if (f.own_script) remove_file(base + ".script");
   }
   const Stage& stage_def = f.current();
   Error py_error;
@@ -584,6 +593,21 @@ Result<std::pair<std::string, std::string>> Run::resolve_call(const std::string&
   return Error("call '" + uses + "' not found in the registry dirs: " + tried, "StageError");
 }
 
+// The file a bash stage's script runs from (FORMAT §6). Stages with the same script text
+// (matrix legs, retries, loop items, a step repeated across jobs) share one file, written
+// once and removed with the run's directory, instead of a file created and removed per
+// stage. Large scripts, and any beyond the first few thousand, get a file of their own.
+Result<std::string> Run::script_file(Frame& f, const std::string& script, const std::string& own_path) {
+  if (auto it = script_files_.find(script); it != script_files_.end()) return it->second;
+  constexpr std::size_t kMaxShared = 4096, kMaxSharedSize = 16 * 1024;
+  const bool shared = script.size() <= kMaxSharedSize && script_files_.size() < kMaxShared;
+  const std::string path = shared ? tmp_dir_ + "/shared-" + std::to_string(script_files_.size()) + ".script" : own_path;
+  if (!write_file(path, script)) return Error("cannot write the script file " + path, "StageError");
+  if (shared) script_files_.emplace(script, path);
+  f.own_script = !shared;
+  return path;
+}
+
 // The process of a bash or python stage: its script, cwd and environment (FORMAT §6).
 bool Run::start_process(Frame& f, const Stage& s, const std::function<const Json&()>& vars,
                         const std::string& key, std::optional<Clock::time_point> deadline) {
@@ -622,7 +646,8 @@ bool Run::start_process(Frame& f, const Stage& s, const std::function<const Json
       (*v)["env"][k] = *r;
     }
   }
-  std::string base = tmp_dir_ + "/" + std::to_string(f.stage.id);
+  // Named by a counter of the run: the stage's row may not be written yet.
+  std::string base = tmp_dir_ + "/" + std::to_string(++stage_files_);
   if (slurm) {
     auto b = slurm_stage_base(f);
     if (!b.ok()) return failed(b.error());
@@ -675,9 +700,12 @@ bool Run::start_process(Frame& f, const Stage& s, const std::function<const Json
       if (!r.ok()) return failed(r.error());
       shell = *r;
     }
-    ShellCommand cmd = shell_command(shell, *script, base + ".script");
-    if (cmd.needs_file && !write_file(base + ".script", *script))
-      return failed(Error("cannot write the script file " + base + ".script", "StageError"));
+    f.own_script = slurm;  // Slurm stages: in the shared directory, beside the batch script
+    auto file = slurm ? Result<std::string>(base + ".script") : script_file(f, *script, base + ".script");
+    if (!file.ok()) return failed(file.error());
+    ShellCommand cmd = shell_command(shell, *script, *file);
+    if (slurm && cmd.needs_file && !write_file(*file, *script))
+      return failed(Error("cannot write the script file " + *file, "StageError"));
     argv = std::move(cmd.argv);
   }
   SpawnSpec spec{std::move(argv), env_list(env), cwd, deadline, stdin_path, {}};
@@ -692,8 +720,8 @@ bool Run::start_process(Frame& f, const Stage& s, const std::function<const Json
   // Record the process group so that a later wf can stop it if this one dies.
   if (int os_pid = procs_.os_pid(pid); os_pid > 0) {
     f.stage.external_id = "pid:" + std::to_string(os_pid) + ":" + std::to_string(process_start_ticks(os_pid));
-    check(store_.update_stage_external_id(f.stage.id, f.stage.external_id));
   }
+  record_stage_start(f);
   return true;
 }
 

@@ -19,7 +19,11 @@ ff:
         - name: leg
           bash: |
             echo "${{ matrix.i }}" >> started
-            if [ "${{ matrix.i }}" = 2 ]; then exit 1; fi
+            if [ "${{ matrix.i }}" = 2 ]; then
+              # Fail once leg 1 runs, so that there is a running leg to cancel.
+              while ! grep -qx 1 started; do sleep 0.02; done
+              exit 1
+            fi
             sleep 5
 YAML
 start=$(date +%s)
