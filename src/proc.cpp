@@ -1,6 +1,7 @@
 #include "wf/proc.hpp"
 
 #include <fcntl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -11,6 +12,18 @@
 #include <string_view>
 
 namespace wf {
+
+std::int64_t boot_clock_ticks() {
+  static const long per_second = [] {
+    long hz = ::sysconf(_SC_CLK_TCK);
+    return hz > 0 ? hz : 100;
+  }();
+  timespec ts{};
+  if (::clock_gettime(CLOCK_BOOTTIME, &ts) != 0) return -1;
+  // As the kernel's nsec_to_clock_t for /proc/PID/stat.
+  const std::int64_t ns = static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+  return ns / (1000000000 / per_second);
+}
 
 std::int64_t process_start_ticks(int pid) {
   if (pid <= 0) return 0;

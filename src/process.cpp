@@ -1,4 +1,4 @@
-// Children started with posix_spawn and the single ppoll loop that owns them.
+// Children started with vfork+exec (launch) and the single ppoll loop that owns them.
 //
 // Life of a child: spawned into its own process group with stdout/stderr on non-blocking
 // pipes; its exit is noticed with waitid(WNOWAIT), which leaves it a zombie so its pid (and
@@ -10,7 +10,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -23,6 +23,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "wf/proc.hpp"
 #include "wf/signals.hpp"
 
 namespace wf {
@@ -70,23 +71,6 @@ class UniqueFd {
   int fd_ = -1;
 };
 
-class SpawnFileActions {
- public:
-  SpawnFileActions() { ok_ = posix_spawn_file_actions_init(&fa_) == 0; }
-  ~SpawnFileActions() {
-    if (ok_) posix_spawn_file_actions_destroy(&fa_);
-  }
-  SpawnFileActions(const SpawnFileActions&) = delete;
-  SpawnFileActions& operator=(const SpawnFileActions&) = delete;
-
-  bool ok() const { return ok_; }
-  posix_spawn_file_actions_t* get() { return &fa_; }
-
- private:
-  posix_spawn_file_actions_t fa_;
-  bool ok_ = false;
-};
-
 // A pipe end of the parent plus everything read from it.
 struct Stream {
   UniqueFd fd;
@@ -97,6 +81,7 @@ struct Stream {
 struct Child {
   ProcessId id = 0;
   pid_t pid = 0;  // also the process group id
+  std::int64_t start_ticks = 0;  // as /proc/PID/stat field 22
   Stream out;
   Stream err;
   SteadyTime start;
@@ -192,6 +177,72 @@ timespec to_timespec(std::chrono::nanoseconds d) {
   return timespec{static_cast<time_t>(secs.count()), static_cast<long>((d - secs).count())};
 }
 
+// What the child does between vfork and exec; everything is prepared by the parent, so
+// that the child only makes system calls.
+struct ChildSetup {
+  const char* path;
+  char* const* argv;
+  char* const* envp;
+  const char* stdin_path;
+  int out_fd;
+  int err_fd;
+  const char* cwd;  // null: stay
+  volatile int error;  // set by the child when it cannot exec (the memory is shared)
+};
+
+// The child side: default signal actions and an empty mask (as exec leaves them for a fresh
+// program, and what it inherits otherwise: an ignored SIGPIPE), its own process group, stdin
+// from `stdin_path`, stdout/stderr on the pipes, the working directory, nothing else open.
+[[noreturn]] void exec_child(ChildSetup& setup) {
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig)
+    if (sig != SIGKILL && sig != SIGSTOP) ::sigaction(sig, &dfl, nullptr);  // EINVAL for glibc's own: fine
+  int fd = -1;
+  if (::setpgid(0, 0) != 0) goto fail;
+  fd = ::open(setup.stdin_path, O_RDONLY);
+  if (fd < 0) goto fail;
+  if (fd != 0 && (::dup2(fd, 0) < 0 || ::close(fd) != 0)) goto fail;
+  if (::dup2(setup.out_fd, 1) < 0 || ::dup2(setup.err_fd, 2) < 0) goto fail;
+  if (setup.cwd && ::chdir(setup.cwd) != 0) goto fail;
+  ::close_range(3, ~0U, 0);  // the pipes are close-on-exec as well, should this fail
+  {
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  }
+  ::execve(setup.path, setup.argv, setup.envp);
+fail:
+  setup.error = errno != 0 ? errno : ENOEXEC;
+  ::_exit(127);
+}
+
+// Starts the child with vfork, as posix_spawn does, without what posix_spawn adds per call (a
+// fresh stack mapping for the child, file-action lists, descriptor-limit lookups). The parent
+// resumes once the child has exec'd or given up. Returns the pid, or -1 with the error.
+pid_t launch(ChildSetup& setup, int& error) {
+  sigset_t all, old;
+  sigfillset(&all);
+  // No handler of ours may run in the child, which shares our memory until it execs.
+  ::pthread_sigmask(SIG_BLOCK, &all, &old);
+  setup.error = 0;
+  const pid_t pid = ::vfork();
+  if (pid == 0) exec_child(setup);
+  const int vfork_error = errno;
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (pid < 0) {
+    error = vfork_error;
+    return -1;
+  }
+  if (setup.error != 0) {
+    error = setup.error;
+    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    return -1;
+  }
+  return pid;
+}
+
 }  // namespace
 
 struct ProcessSet::Impl {
@@ -201,26 +252,12 @@ struct ProcessSet::Impl {
   std::vector<std::unique_ptr<Child>> children;  // spawn order
   std::vector<ProcessExit> failed_spawns;        // delivered by the next wait()
   unsigned long seen_child_signals = 0;
-  posix_spawnattr_t attr;
   std::vector<pollfd> pollfds;                            // reused each round
   std::vector<std::pair<Child*, StreamKind>> poll_owners;  // parallel to pollfds
   char buffer[64 * 1024];
   std::unordered_map<std::string, std::string> resolved;  // name, PATH, cwd -> program
 
-  explicit Impl(std::chrono::milliseconds grace) : kill_grace(grace) {
-    posix_spawnattr_init(&attr);
-    sigset_t none;
-    sigemptyset(&none);
-    posix_spawnattr_setsigmask(&attr, &none);
-    sigset_t all;  // glibc's sigfillset leaves out its internal signals
-    sigfillset(&all);
-    sigdelset(&all, SIGKILL);
-    sigdelset(&all, SIGSTOP);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setpgroup(&attr, 0);
-    const short flags = POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
-    posix_spawnattr_setflags(&attr, flags);
-  }
+  explicit Impl(std::chrono::milliseconds grace) : kill_grace(grace) {}
 
   ~Impl() {
     for (auto& child : children) {
@@ -229,7 +266,6 @@ struct ProcessSet::Impl {
       while (::waitpid(child->pid, nullptr, 0) < 0 && errno == EINTR) {
       }
     }
-    posix_spawnattr_destroy(&attr);
   }
 
   ProcessId fail_spawn(ProcessId id, std::string message) {
@@ -282,26 +318,37 @@ struct ProcessSet::Impl {
     ::fcntl(out_read.get(), F_SETFL, O_NONBLOCK);
     ::fcntl(err_read.get(), F_SETFL, O_NONBLOCK);
 
-    SpawnFileActions actions;
-    int rc = actions.ok() ? 0 : ENOMEM;
-    const char* in_path = spec.stdin_path.empty() ? "/dev/null" : spec.stdin_path.c_str();
-    if (rc == 0) rc = posix_spawn_file_actions_addopen(actions.get(), 0, in_path, O_RDONLY, 0);
-    if (rc == 0) rc = posix_spawn_file_actions_adddup2(actions.get(), out_write.get(), 1);
-    if (rc == 0) rc = posix_spawn_file_actions_adddup2(actions.get(), err_write.get(), 2);
-    if (rc == 0 && !spec.cwd.empty())
-      rc = posix_spawn_file_actions_addchdir_np(actions.get(), spec.cwd.c_str());
-    if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(actions.get(), 3);
-    if (rc != 0) return fail_spawn(id, name + ": " + error_text(rc));
-
     std::vector<char*> argv = c_strings(spec.argv);
+    ChildSetup setup{command.path.c_str(), argv.data(), envp.data(),
+                     spec.stdin_path.empty() ? "/dev/null" : spec.stdin_path.c_str(),
+                     out_write.get(), err_write.get(), spec.cwd.empty() ? nullptr : spec.cwd.c_str(), 0};
+    int rc = 0;
+    auto start_it = [&]() -> pid_t {
+      setup.path = command.path.c_str();
+      int error = 0;
+      const pid_t started = launch(setup, error);
+      rc = started < 0 ? error : 0;
+      return started;
+    };
     // Allocate before the child exists: once it does, nothing may throw and lose it.
     auto child = std::make_unique<Child>();
     children.reserve(children.size() + 1);
     pid_t pid = 0;
     auto start = Clock::now();
-    rc = ::posix_spawn(&pid, command.path.c_str(), actions.get(), &attr, argv.data(), envp.data());
+    const std::int64_t ticks_before = boot_clock_ticks();
+    pid = start_it();
+    if (rc != 0 && cached) {
+      // The program found earlier is gone: search the PATH again.
+      resolved.erase(cache_key);
+      cached = nullptr;
+      ResolvedCommand again = resolve_command(name, search_path(envp), spec.cwd);
+      if (again.error == 0 && again.path != command.path) {
+        command = std::move(again);
+        pid = start_it();
+        if (rc == 0) resolved.emplace(cache_key, command.path);
+      }
+    }
     if (rc != 0) {
-      if (cached) resolved.erase(cache_key);  // gone since: look it up afresh next time
       // The chdir happens in the child too; tell a bad directory from a bad command.
       if (!spec.cwd.empty()) {
         struct stat st;
@@ -320,6 +367,10 @@ struct ProcessSet::Impl {
       return fail_spawn(id, name + ": " + error_text(rc));
     }
 
+    // The kernel stamps the child's start time during the spawn: when the clock did not tick
+    // meanwhile, that is it; else ask /proc.
+    const std::int64_t ticks_after = boot_clock_ticks();
+    child->start_ticks = ticks_before == ticks_after && ticks_before >= 0 ? ticks_before : process_start_ticks(pid);
     child->id = id;
     child->pid = pid;
     child->start = start;
@@ -602,6 +653,12 @@ void ProcessSet::cancel(ProcessId id, bool immediate) {
 void ProcessSet::cancel_all(bool immediate) {
   const SteadyTime now = Clock::now();
   for (auto& child : impl_->children) impl_->cancel(*child, immediate, now);
+}
+
+std::int64_t ProcessSet::start_ticks(ProcessId id) const {
+  for (const auto& child : impl_->children)
+    if (child->id == id) return child->start_ticks;
+  return 0;
 }
 
 int ProcessSet::os_pid(ProcessId id) const {

@@ -15,6 +15,7 @@
 #include <string_view>
 #include <system_error>
 #include <thread>
+#include <utility>
 
 #include "run_store_impl.hpp"
 
@@ -555,18 +556,18 @@ RunStore::Transaction::Transaction(RunStore& s) : store_(&s), outer_(!s.impl_->i
   if (!outer_) return;
   Impl& d = *store_->impl_;
   d.in_tx = true;
-  Query q(d.begin.get());
-  if (q.step() != SQLITE_DONE) d.tx_error = d.failure("begin a transaction");
+  d.tx_pending = true;  // BEGIN runs before the first write (Impl::blocked)
 }
 
 RunStore::Transaction::~Transaction() {
   if (!outer_ || done_) return;
   Impl& d = *store_->impl_;
-  if (sqlite3_get_autocommit(d.db.get()) == 0) {
+  if (!d.tx_pending && sqlite3_get_autocommit(d.db.get()) == 0) {
     Query q(d.rollback.get());
     q.step();
   }
   d.in_tx = false;
+  d.tx_pending = false;
   d.tx_error.reset();
 }
 
@@ -576,6 +577,7 @@ Result<void> RunStore::Transaction::commit() {
   if (done_) return ok();
   done_ = true;
   d.in_tx = false;
+  if (std::exchange(d.tx_pending, false)) return ok();  // nothing was written
   if (d.tx_error) {
     Error e = *d.tx_error;
     d.tx_error.reset();
@@ -600,13 +602,10 @@ Result<void> RunStore::Transaction::commit() {
 
 Result<void> RunStore::checkpoint() {
   Impl& d = *impl_;
-  if (!d.in_tx || d.tx_error || sqlite3_get_autocommit(d.db.get()) != 0) return ok();
-  {
-    Query q(d.commit.get());
-    if (q.step() != SQLITE_DONE) return d.failure("commit");
-  }
-  Query q(d.begin.get());
-  if (q.step() != SQLITE_DONE) d.tx_error = d.failure("begin a transaction");
+  if (!d.in_tx || d.tx_pending || d.tx_error || sqlite3_get_autocommit(d.db.get()) != 0) return ok();
+  Query q(d.commit.get());
+  if (q.step() != SQLITE_DONE) return d.failure("commit");
+  d.tx_pending = true;  // the rest of the transaction begins again at its next write
   return ok();
 }
 

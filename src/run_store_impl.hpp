@@ -183,6 +183,10 @@ struct RunStore::Impl {
       run_status, audit_insert, audit_update, tick_get, tick_set;
   bool release_ready = false;
   bool in_tx = false;
+  // The open transaction has not written yet, so its BEGIN IMMEDIATE (which takes the write
+  // lock) has not run: it runs before the first write. A loop pass that spawns a stage
+  // before it writes does not wait for the lock before the spawn.
+  bool tx_pending = false;
   std::optional<Error> tx_error;  // BEGIN of the open transaction failed
 
   Error open_error(const std::string& why) const {
@@ -203,7 +207,12 @@ struct RunStore::Impl {
 
   // Why writes cannot go on: the transaction failed to begin, or SQLite rolled it back
   // after an error (disk full, I/O); writing on would autocommit pieces of it.
-  std::optional<Error> blocked() const {
+  std::optional<Error> blocked() {
+    if (tx_pending) {
+      tx_pending = false;
+      Query q(begin.get());
+      if (q.step() != SQLITE_DONE) tx_error = failure("begin a transaction");
+    }
     if (tx_error) return tx_error;
     if (in_tx && sqlite3_get_autocommit(db.get()) != 0) {
       return Error("cannot write to state file " + path +

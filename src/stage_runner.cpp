@@ -719,7 +719,7 @@ bool Run::start_process(Frame& f, const Stage& s, const std::function<const Json
   by_pid_[pid] = &f;
   // Record the process group so that a later wf can stop it if this one dies.
   if (int os_pid = procs_.os_pid(pid); os_pid > 0) {
-    f.stage.external_id = "pid:" + std::to_string(os_pid) + ":" + std::to_string(process_start_ticks(os_pid));
+    f.stage.external_id = "pid:" + std::to_string(os_pid) + ":" + std::to_string(procs_.start_ticks(pid));
   }
   record_stage_start(f);
   return true;

@@ -79,6 +79,8 @@ class ProcessSet {
   std::size_t running() const;
   // The OS pid (and process group id) of a running child; 0 if unknown or finished.
   int os_pid(ProcessId id) const;
+  // Its start time in clock ticks since boot, as /proc/PID/stat field 22 gives it.
+  std::int64_t start_ticks(ProcessId id) const;
 
  private:
   struct Impl;

@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "wf/proc.hpp"
 #include "wf/process.hpp"
 #include "wf/signals.hpp"
 
@@ -138,6 +139,43 @@ TEST_CASE("a command that does not exist is a spawn error, not a crash") {
 
   spec.argv = {};
   CHECK(run_one(spec).spawn_error == "failed to start: empty command");
+}
+
+TEST_CASE("a program found on the PATH is looked up again once it is gone") {
+  wf::install_signal_handlers();
+  TempDir first, second;
+  second.write("wf-tool", "#!/bin/sh\necho second\n", 0755);
+  SpawnSpec spec;
+  spec.argv = {"wf-tool"};
+  spec.env = {"PATH=" + first.path + ":" + second.path + ":/usr/bin:/bin"};
+  ProcessSet set(10s);  // the lookups are remembered per set
+  auto run = [&] {
+    set.spawn(spec);
+    auto exits = wait_all(set);
+    REQUIRE(exits.size() == 1);
+    return exits[0];
+  };
+  CHECK(run().out == "second\n");
+  CHECK(run().out == "second\n");  // from the remembered lookup
+  ::unlink((second.path + "/wf-tool").c_str());
+  first.write("wf-tool", "#!/bin/sh\necho first\n", 0755);
+  CHECK(run().out == "first\n");
+  ::unlink((first.path + "/wf-tool").c_str());
+  CHECK(run().spawn_error == "failed to start: wf-tool: No such file or directory");
+}
+
+TEST_CASE("the start time of a child is the one /proc/PID/stat gives") {
+  wf::install_signal_handlers();
+  ProcessSet set(10s);
+  std::vector<ProcessId> ids;
+  for (int i = 0; i < 40; ++i) ids.push_back(set.spawn(shell("sleep 5")));
+  for (ProcessId id : ids) {
+    const int pid = set.os_pid(id);
+    REQUIRE(pid > 0);
+    CHECK(set.start_ticks(id) == wf::process_start_ticks(pid));
+  }
+  set.cancel_all(true);
+  CHECK(wait_all(set).size() == ids.size());
 }
 
 TEST_CASE("a file without execute permission is reported as Permission denied") {
