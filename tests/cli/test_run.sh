@@ -416,6 +416,38 @@ wf run script.yml
 expect_eq "$(stage_rows j | cut -d'|' -f1,3 | tr '\n' ' ')" "stdin|SUCCESS file|SUCCESS " \
   "bash stages read /dev/null and run the script from a file (\$0)"
 
+# --- where stage files live; identical scripts share one file -----------------------------------------
+cat > files.yml <<'EOF'
+files:
+  type: Workflow
+  jobs:
+    legs:
+      strategy: {matrix: {i: [1, 2, 3]}}
+      stages:
+        - name: same
+          bash: echo "same $0"
+        - name: own
+          bash: echo "own-${{ matrix.i }} $0; out $WF_OUTPUT"
+EOF
+mkdir -p "$TEST_TMP/tmpd"
+out=$(TMPDIR="$TEST_TMP/tmpd" "$WF_BIN" run files.yml -j 1 2>&1)
+rc=$?
+expect_rc 0 "stage files run:"
+same=$(printf '%s\n' "$out" | grep -o 'same /[^ ]*' | sort -u)
+expect_eq "$(printf '%s\n' "$out" | grep -c 'same /')" "3" "the three legs ran the stage"
+expect_eq "$(printf '%s\n' "$same" | wc -l | tr -d ' ')" "1" "three legs with the same script run one file"
+[[ "$same" == "same $TEST_TMP/tmpd/wf-run-"* ]] && pass_test || fail_test "stage files go under \$TMPDIR: $same"
+expect_eq "$(printf '%s\n' "$out" | grep -o 'own-[0-9] /[^;]*' | awk '{print $2}' | sort -u | wc -l | tr -d ' ')" "3" \
+  "scripts that differ get files of their own"
+expect_eq "$(printf '%s\n' "$out" | grep -o 'out /[^ ]*' | sort -u | wc -l | tr -d ' ')" "3" "each stage has its own \$WF_OUTPUT"
+expect_eq "$(ls -A "$TEST_TMP/tmpd")" "" "the run's directory is gone when it ends"
+if [ -d /dev/shm ] && [ -w /dev/shm ]; then
+  out=$(env -u TMPDIR -u XDG_RUNTIME_DIR "$WF_BIN" run files.yml -j 1 2>&1)
+  rc=$?
+  expect_rc 0 "stage files without TMPDIR:"
+  expect_out "same /dev/shm/wf-run-" "without \$TMPDIR, stage files are in memory (/dev/shm)"
+fi
+
 # --- waiting does not spin -----------------------------------------------------------------------------
 printf 'nap:\n  type: Workflow\n  jobs:\n    j:\n      stages:\n        - {name: nap, sleep: 1}\n        - {name: child, bash: sleep 1}\n' > nap.yml
 TIMEFORMAT='%U %S'
