@@ -193,6 +193,7 @@ class Run {
   Result<Json> render_lazy(const Text& t, const std::function<const Json&()>& vars) const;
   Result<std::string> render_string_lazy(const Text& t, const std::function<const Json&()>& vars) const;
   void record_stage_start(Frame& f);
+  void record_instance_start(Instance& in);
   void end_stage(Frame& f, Status st, const Error& err, const Json& outputs, int exit_code);
   void finish_instance(Instance& in);
   void cancel_instance(Instance& in, const std::string& reason, bool immediate);

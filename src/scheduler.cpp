@@ -519,7 +519,7 @@ void Run::start_instance(int job) {
     else if (*secs > 0)
       in->deadline = in->started + std::chrono::milliseconds(static_cast<long long>(*secs * 1000));
   }
-  check_id(store_.insert_job_instance(in->rec), in->rec.id);
+  // Its row is written with its first stage's (record_stage_start), after that stage's spawn.
   Instance* raw = in.get();
   raw->root.in = raw;
   raw->root.list = &j.stages;

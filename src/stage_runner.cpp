@@ -185,7 +185,15 @@ void Run::begin_stage(Frame& f, const Stage& s) {
 
 // The stage's row, once: its id names it in logs and nested rows from then on.
 void Run::record_stage_start(Frame& f) {
-  if (f.stage.id == 0) check_id(store_.insert_stage(f.stage), f.stage.id);
+  if (f.stage.id != 0) return;
+  record_instance_start(*f.in);
+  f.stage.job_instance_id = f.in->rec.id;
+  check_id(store_.insert_stage(f.stage), f.stage.id);
+}
+
+// The job instance's row, once: written with its first stage's row, or when it ends.
+void Run::record_instance_start(Instance& in) {
+  if (in.rec.id == 0) check_id(store_.insert_job_instance(in.rec), in.rec.id);
 }
 
 // Records the end of the stage in flight and decides what the stage list does next.
@@ -281,6 +289,7 @@ void Run::finish_instance(Instance& in) {
   in.rec.error_name = f.failed || f.cancelled ? (f.error.name.empty() && f.cancelled ? "CancelError" : f.error.name) : "";
   in.rec.error_message = f.failed || f.cancelled ? (f.error.message.empty() && f.cancelled ? cancel_reason_ : f.error.message) : "";
   in.rec.finished_at = now_ms();
+  record_instance_start(in);
   ended_instances_.push_back(in.rec);
 
   // Job retry: the whole instance again, as a new attempt of the same leg.
