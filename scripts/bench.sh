@@ -10,8 +10,8 @@
 #   matrix  one matrix job of N legs (against ninja and make on the fanout graph)
 #   stages  one job with N sequential stages (against a shell loop of N `sh -c true`)
 # plus `wf validate` on a 100- and a 1000-job file, `wf --version`, `wf runs` and `wf show` on a
-# state file of 10,000 runs, and the peak RSS of each `wf run` above. Every figure is printed
-# with its target and whether it meets it.
+# state file of 10,000 runs, the peak RSS of each `wf run` above, and the floor of the stages
+# shape (scripts/spawn_floor.c). Every figure is printed with its target and whether it meets it.
 #
 # Environment:
 #   WF_BIN=path        time this binary instead of building build-bench/wf (Release)
@@ -145,6 +145,13 @@ if ! is_failed stages; then
     "$(q "$WF_BIN") run $(q "$tmp/in/stages_quarter.yml") -j $jobs"
 fi
 hf loop-stages --warmup "$warmup" --runs "$runs" "sh $(q "$tmp/in/stages.sh")"
+# The floor of the stages shape: N `sh -c true` one after the other with only what any runner
+# must do per stage (own process group, stdin from /dev/null, output pipes read to EOF).
+if cc -O2 -o "$tmp/spawn_floor" scripts/spawn_floor.c 2>"$res/floor-cc.txt"; then
+  hf floor-stages -N --warmup "$warmup" --runs "$runs" "$(q "$tmp/spawn_floor") $n"
+else
+  echo "bench: cannot compile scripts/spawn_floor.c; no floor figure" >&2
+fi
 
 for v in 100 1000; do
   is_failed "validate_$v" || hf "validate-$v" -N --warmup 3 --min-runs 20 "$(q "$WF_BIN") validate $(q "$tmp/in/validate_$v.yml")"
@@ -257,6 +264,10 @@ out += [
     f"| `wf run`, 1 job, {q} stages (per-task cost vs N) | {s(wq)} "
     f"({'–' if wq is None else f'{wq / q * 1000:.2f} ms'} per task) | {s(cpu('wf-stages-quarter'))} | | |",
 ]
+fl, lp, ws = med("floor-stages"), med("loop-stages"), med("wf-stages")
+if fl is not None:
+    out.append(f"| spawn floor, {n} stages one after the other (`scripts/spawn_floor.c`) | {s(fl)} "
+               f"({x(ratio(fl, lp))} the sh loop; wf {x(ratio(ws, fl))} the floor) | {s(cpu('floor-stages'))} | | |")
 print("\n".join(out))
 EOF
 )
