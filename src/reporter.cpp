@@ -91,20 +91,20 @@ class LineReporter : public Reporter {
     std::fflush(out_);
   }
   void stage_started(std::string_view, std::string_view) override {}
+  // Lines are written at the end of each loop pass (flush), not one write(2) each.
+  void flush() override { std::fflush(out_); }
   void stage_output(std::string_view job, std::string_view stage, bool is_stderr, std::string_view line) override {
     if (!show_output_) return;
     std::fprintf(out_, "%s%.*s/%.*s |%s %.*s\n", color_ ? "\033[90m" : "", static_cast<int>(job.size()), job.data(),
                  static_cast<int>(stage.size()), stage.data(), color_ ? "\033[0m" : "", static_cast<int>(line.size()),
                  line.data());
     (void)is_stderr;
-    std::fflush(out_);
   }
   void stage_finished(const StageEvent& e) override {
     std::string status = paint(e.status);
     std::string extra = e.error.empty() ? "" : "  " + first_line(e.error);
     std::fprintf(out_, "%s %s/%s  %s %s%s\n", clock_now().c_str(), e.job.c_str(), e.stage.c_str(), status.c_str(),
                  e.status == Status::Skip ? "" : duration_text(e.seconds).c_str(), extra.c_str());
-    std::fflush(out_);
   }
   void job_finished(const JobEvent& e) override {
     std::string status = paint(e.status);
@@ -112,7 +112,6 @@ class LineReporter : public Reporter {
     if (e.status == Status::Skip || (e.status == Status::Cancel && e.seconds == 0)) detail = e.reason.empty() ? "" : "(" + e.reason + ")";
     else detail = duration_text(e.seconds) + (e.reason.empty() ? "" : "  " + first_line(e.reason));
     std::fprintf(out_, "%s %s  %s %s\n", clock_now().c_str(), e.job.c_str(), status.c_str(), detail.c_str());
-    std::fflush(out_);
   }
   void run_finished(const RunSummary& s) override {
     std::fprintf(out_, "%s %s\n", clock_now().c_str(), run_status_line(s, color_).c_str());

@@ -757,6 +757,7 @@ Result<RunOutcome> Run::execute() {
       check(pass->commit());
       pass.reset();
       remove_spent_files();
+      rep_.flush();
     }
     if (jobs_done_ >= jobs_total_ && running_.empty()) break;
     if (running_.empty() && ready_.empty()) break;  // nothing can make progress

@@ -64,6 +64,9 @@ class Reporter {
   // gets tick() then (the terminal view); others return zero.
   virtual std::chrono::milliseconds tick_interval() const { return std::chrono::milliseconds(0); }
   virtual void tick() {}
+  // Called once per scheduler loop pass, before it waits: what the pass printed goes out now
+  // (a reporter may hold lines until then, as one write instead of one per line).
+  virtual void flush() {}
 };
 
 enum class ReportMode { Plain, Terminal, Quiet, Json };
