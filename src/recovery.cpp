@@ -8,6 +8,8 @@
 #include <sstream>
 #include <thread>
 
+#include "stage_exec.hpp"
+
 namespace wf {
 
 bool run_process_alive(const RunRecord& r) {
@@ -86,6 +88,7 @@ Result<int> close_interrupted_runs(RunStore& store) {
     r.finished_at = now;
     if (auto u = store.update_run(r); !u.ok()) return u.error();
     if (auto c = txn.commit(); !c.ok()) return c.error();
+    remove_run_temp_dir(r.id);  // its scripts and $WF_OUTPUT files (in memory, usually)
     ++closed;
   }
   return closed;

@@ -29,32 +29,6 @@ TimeMs now_ms() {
       .count();
 }
 
-namespace {
-
-// The private directory of a run's stage files (scripts, $WF_OUTPUT, call and Python
-// inputs): $TMPDIR when set; else memory-backed $XDG_RUNTIME_DIR or /dev/shm, where creating
-// and removing a small file per stage costs a fraction of what it costs on a disk file system;
-// else /tmp. Empty (errno set) when none can be made.
-std::string make_run_temp_dir() {
-  std::vector<std::string> roots;
-  if (const char* t = ::getenv("TMPDIR"); t && *t) {
-    roots.push_back(t);
-  } else {
-    if (const char* x = ::getenv("XDG_RUNTIME_DIR"); x && *x == '/') roots.push_back(x);
-    roots.push_back("/dev/shm");
-  }
-  roots.push_back("/tmp");
-  int err = 0;
-  for (const auto& root : roots) {
-    std::string pattern = root + "/wf-run-XXXXXX";
-    if (::mkdtemp(pattern.data())) return pattern;
-    if (err == 0) err = errno;
-  }
-  errno = err;
-  return {};
-}
-
-}  // namespace
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
@@ -711,7 +685,7 @@ Result<RunOutcome> Run::execute() {
     return r.error();
   }
 
-  tmp_dir_ = make_run_temp_dir();
+  tmp_dir_ = make_run_temp_dir(run_.id);
   if (tmp_dir_.empty()) return Error("cannot create a temporary directory: " + std::string(std::strerror(errno)));
 
   rep_.run_started(run_.id, w_.name, run_.run_name);

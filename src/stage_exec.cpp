@@ -1,7 +1,12 @@
 #include "stage_exec.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
 
 #include <cerrno>
 #include <sstream>
@@ -157,6 +162,60 @@ Json parse_output_file(const std::string& text) {
     out[line.substr(0, eq)] = line.substr(eq + 1);
   }
   return out;
+}
+
+namespace {
+std::vector<std::string> run_temp_roots() {
+  std::vector<std::string> roots;
+  if (const char* t = ::getenv("TMPDIR"); t && *t) {
+    roots.push_back(t);
+  } else {
+    if (const char* x = ::getenv("XDG_RUNTIME_DIR"); x && *x == '/') roots.push_back(x);
+    roots.push_back("/dev/shm");
+  }
+  roots.push_back("/tmp");
+  return roots;
+}
+
+// Run ids name directories: only ids made of these characters are used in a path.
+bool plain_id(const std::string& id) {
+  return !id.empty() && std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' || c == '_';
+  });
+}
+}  // namespace
+
+std::string make_run_temp_dir(const std::string& run_id) {
+  int err = 0;
+  for (const auto& root : run_temp_roots()) {
+    if (plain_id(run_id)) {
+      std::string named = root + "/wf-run-" + run_id;
+      if (::mkdir(named.c_str(), 0700) == 0) return named;
+    }
+    std::string pattern = root + "/wf-run-XXXXXX";
+    if (::mkdtemp(pattern.data())) return pattern;
+    if (err == 0) err = errno;
+  }
+  errno = err;
+  return {};
+}
+
+void remove_run_temp_dir(const std::string& run_id) {
+  if (!plain_id(run_id)) return;
+  for (const auto& root : run_temp_roots()) {
+    const std::string dir = root + "/wf-run-" + run_id;
+    struct stat st;
+    // Only a real directory of ours: never follow a link or touch someone else's files.
+    if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid()) continue;
+    if (DIR* d = ::opendir(dir.c_str())) {
+      while (const dirent* e = ::readdir(d)) {
+        const std::string name = e->d_name;
+        if (name != "." && name != "..") ::unlinkat(::dirfd(d), name.c_str(), 0);
+      }
+      ::closedir(d);
+    }
+    ::rmdir(dir.c_str());
+  }
 }
 
 // The whole file (as an ifstream would read it); nothing when it cannot be opened.

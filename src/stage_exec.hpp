@@ -34,6 +34,15 @@ std::map<std::string, std::string> env_map(const std::vector<std::string>& env);
 // The last `n` lines of `text` (without a trailing empty line).
 std::vector<std::string> last_lines(const std::string& text, std::size_t n);
 
+// The private directory of a run's stage files (scripts, $WF_OUTPUT, call and Python
+// inputs), mode 0700: `<root>/wf-run-<run id>` (or, when that exists, a random name), where
+// the root is $TMPDIR when set; else memory-backed $XDG_RUNTIME_DIR or /dev/shm, where creating
+// and removing a small file per stage costs a fraction of what it costs on a disk file system;
+// else /tmp. Empty (errno set) when none can be made.
+std::string make_run_temp_dir(const std::string& run_id);
+// Removes what a wf that died while running `run_id` left in its directory, if it is ours.
+void remove_run_temp_dir(const std::string& run_id);
+
 // The whole file; nothing when it cannot be opened.
 std::optional<std::string> read_file(const std::string& path);
 // Creates or truncates `path` (mode 0666 less the umask) with `text`; false on any error.

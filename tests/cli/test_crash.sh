@@ -220,6 +220,7 @@ bg:
         - name: s
           bash: |
             echo "$$" > leader.pid
+            echo "$0" > script.path
             if [ -f bg-hold ]; then
               sleep 100 &
               echo "$!" > bg1.pid
@@ -237,9 +238,13 @@ if wait_until '[ "$(lines bg.marks)" -ge 1 ]' 20; then
   bgid=$(last_run_id)
   kill -KILL "$wfpid"; { wait "$wfpid"; } 2>/dev/null
   rm -f bg-hold
+  run_dir=$(dirname "$(cat script.path)")
+  [ -d "$run_dir" ] && [[ "$run_dir" == */wf-run-"$bgid" ]] && pass_test ||
+    fail_test "bg: the killed run's stage files are in wf-run-$bgid: $run_dir"
   wf runs
   expect_rc 0 "bg: wf runs after kill -9"
   expect_eq "$(sql "SELECT status || '|' || error_name FROM runs WHERE id = '$bgid'")" "CANCEL|Interrupted" "bg: run interrupted"
+  [ ! -e "$run_dir" ] && pass_test || fail_test "bg: recovery removes the killed run's stage files ($run_dir)"
   # give a SIGTERM'd group a moment, no more
   wait_until '[ -z "$(survivors leader.pid bg1.pid bg2.pid)" ]' 3
   expect_eq "$(survivors leader.pid bg1.pid bg2.pid)" "" \
