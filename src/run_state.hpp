@@ -174,11 +174,11 @@ class Run {
   void start_ready_jobs();
   void decide(int job);
   Result<void> expand_legs(int job, JobRun& jr);
-  void finish_job(int job, Status st, const std::string& reason, const Json& outputs, const Error& err);
+  void finish_job(int job, Status st, const std::string& reason, Json outputs, const Error& err);
   void fail_job_early(int job, const Error& err, const std::string& where);
   void skip_job(int job, const std::string& reason);
   void start_instance(int job);
-  void leg_finished(int job, int leg, const std::string& display, Status st, const Json& outputs, const Error& err,
+  void leg_finished(int job, int leg, const std::string& display, Status st, Json outputs, const Error& err,
                     bool was_running);
   bool keep_leg(int job, std::size_t leg);
   void cancel_job_legs(int job, const std::string& reason);

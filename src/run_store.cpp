@@ -698,7 +698,7 @@ Result<std::int64_t> RunStore::insert_job_instance(const JobInstanceRecord& j) {
   Query q(d.insert_job.get(), d.insert_job_binds);
   q.text_ref(":run_id", j.run_id).integer(":run_attempt", j.run_attempt);
   bind_job(q, j);
-  if (auto w = d.write(q, "insert job instance of run " + j.run_id); !w) return w.error();
+  if (auto w = d.write(q, [&] { return "insert job instance of run " + j.run_id; }); !w) return w.error();
   return sqlite3_last_insert_rowid(d.db.get());
 }
 
@@ -708,7 +708,7 @@ Result<void> RunStore::update_job_instance(const JobInstanceRecord& j) {
   Query q(d.update_job.get(), d.update_job_binds);
   q.integer(":id", j.id);
   bind_job(q, j);
-  return d.write(q, "update job instance " + std::to_string(j.id), true);
+  return d.write(q, [&] { return "update job instance " + std::to_string(j.id); }, true);
 }
 
 Result<std::int64_t> RunStore::insert_stage(const StageRecord& s) {
@@ -717,7 +717,7 @@ Result<std::int64_t> RunStore::insert_stage(const StageRecord& s) {
   Query q(d.insert_stage.get(), d.insert_stage_binds);
   q.integer(":job_instance_id", s.job_instance_id);
   bind_stage(q, s);
-  if (auto w = d.write(q, "insert stage of job instance " + std::to_string(s.job_instance_id));
+  if (auto w = d.write(q, [&] { return "insert stage of job instance " + std::to_string(s.job_instance_id); });
       !w) {
     return w.error();
   }
@@ -730,7 +730,7 @@ Result<void> RunStore::update_stage(const StageRecord& s) {
   Query q(d.update_stage.get(), d.update_stage_binds);
   q.integer(":id", s.id);
   bind_stage(q, s);
-  return d.write(q, "update stage " + std::to_string(s.id), true);
+  return d.write(q, [&] { return "update stage " + std::to_string(s.id); }, true);
 }
 
 Result<void> RunStore::update_stage_external_id(std::int64_t stage_id, const std::string& external_id) {
@@ -738,7 +738,7 @@ Result<void> RunStore::update_stage_external_id(std::int64_t stage_id, const std
   if (auto e = d.blocked()) return *e;
   Query q(d.stage_external_id.get(), d.stage_external_id_binds);
   q.text_ref(":external_id", external_id).integer(":id", stage_id);
-  return d.write(q, "update stage " + std::to_string(stage_id), true);
+  return d.write(q, [&] { return "update stage " + std::to_string(stage_id); }, true);
 }
 
 Result<void> RunStore::append_log(const LogChunk& c) {
@@ -749,7 +749,7 @@ Result<void> RunStore::append_log(const LogChunk& c) {
       .integer(":stream", static_cast<int>(c.stream))
       .integer(":at", c.at)
       .text_ref(":text", c.text);
-  return d.write(q, "append log of stage " + std::to_string(c.stage_id));
+  return d.write(q, [&] { return "append log of stage " + std::to_string(c.stage_id); });
 }
 
 Result<RunRecord> RunStore::find_run(const std::string& id_or_prefix) {

@@ -222,12 +222,20 @@ struct RunStore::Impl {
   }
 
   // Steps a write statement to completion; a missing row is an error when `must_change`.
-  Result<void> write(Query& q, const std::string& what, bool must_change = false) {
-    if (q.step() != SQLITE_DONE) return failure(what);
+  // `what` names the write in an error: a string, or a function making it (so that the
+  // writes done per stage build no message unless one is needed).
+  template <class What>
+  Result<void> write(Query& q, const What& what, bool must_change = false) {
+    if (q.step() != SQLITE_DONE) return failure(describe(what));
     if (must_change && sqlite3_changes(db.get()) == 0) {
-      return Error("cannot " + what + " in state file " + path + ": no such record");
+      return Error("cannot " + describe(what) + " in state file " + path + ": no such record");
     }
     return ok();
+  }
+  static const std::string& describe(const std::string& what) { return what; }
+  template <class F>
+  static std::string describe(const F& make) {
+    return make();
   }
 
   // Runs a query, reading each row with `read`.

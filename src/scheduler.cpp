@@ -262,7 +262,7 @@ void Run::fail_job_early(int job, const Error& err_in, const std::string& where)
   finish_job(job, Status::Failed, where, Json::object(), err);
 }
 
-void Run::finish_job(int job, Status st, const std::string& reason, const Json& outputs, const Error& err) {
+void Run::finish_job(int job, Status st, const std::string& reason, Json outputs, const Error& err) {
   state_[job] = JobState::Done;
   status_[job] = st;
   outputs_[job] = outputs;
@@ -270,7 +270,10 @@ void Run::finish_job(int job, Status st, const std::string& reason, const Json& 
   errors_[job] = err;
   ++jobs_done_;
   active_.erase(job);
-  jobs_ns_[w_.jobs[job].name] = {{"status", to_string(st)}, {"outputs", outputs}};
+  Json entry = Json::object();
+  entry["status"] = to_string(st);
+  entry["outputs"] = std::move(outputs);
+  jobs_ns_[w_.jobs[job].name] = std::move(entry);
   for (int d : graph_.dependents[job])
     if (--remaining_needs_[d] == 0 && state_[d] == JobState::Pending) ready_.insert(d);
   if (st == Status::Failed && !w_.jobs[job].continue_on_error && opts_.fail_fast && !cancelling_) {
@@ -508,11 +511,11 @@ void Run::start_instance(int job) {
 }
 
 // One leg ended (its instance is already recorded); the job ends with its last leg.
-void Run::leg_finished(int job, int leg, const std::string& display, Status st, const Json& outputs,
+void Run::leg_finished(int job, int leg, const std::string& display, Status st, Json outputs,
                        const Error& err, bool was_running) {
   JobRun& jr = *jobruns_[job];
   jr.leg_status[leg] = st;
-  jr.leg_outputs[leg] = outputs;
+  jr.leg_outputs[leg] = std::move(outputs);
   if (was_running) --jr.running;
   ++jr.legs_done;
   if (st == Status::Failed && jr.first_error.message.empty()) jr.first_error = err;
@@ -525,7 +528,12 @@ void Run::leg_finished(int job, int leg, const std::string& display, Status st, 
   Json legs = Json::array();
   for (std::size_t i = 0; i < jr.legs.size(); ++i) {
     for (auto it = jr.leg_outputs[i].begin(); it != jr.leg_outputs[i].end(); ++it) merged[it.key()] = it.value();
-    legs.push_back({{"matrix", mask(jr.legs[i])}, {"result", result_word(jr.leg_status[i])}, {"outputs", jr.leg_outputs[i]}});
+    // Built in place, the leg's outputs moved (an initializer list would copy them).
+    Json entry = Json::object();
+    entry["matrix"] = mask(jr.legs[i]);
+    entry["result"] = result_word(jr.leg_status[i]);
+    entry["outputs"] = std::move(jr.leg_outputs[i]);
+    legs.push_back(std::move(entry));
   }
   legs_json_[job] = std::move(legs);
   const Json& legs_ref = legs_json_[job];
@@ -540,7 +548,7 @@ void Run::leg_finished(int job, int leg, const std::string& display, Status st, 
     if (total == Status::Failed) jr_json["errors"] = {{"name", jr.first_error.name}, {"message", jr.first_error.message}};
     if (jr.legs.size() > 1 && rep_.wants_result_json()) result_jobs_[j.name] = jr_json;
   }
-  finish_job(job, total, "", merged, jr.first_error);
+  finish_job(job, total, "", std::move(merged), jr.first_error);
 }
 
 // Stops the running legs of one job and records its unstarted legs as CANCEL.

@@ -343,7 +343,7 @@ void Run::finish_instance(Instance& in) {
   auto it = std::find_if(running_.begin(), running_.end(), [&](const auto& p) { return p.get() == &in; });
   std::unique_ptr<Instance> keep = std::move(*it);
   running_.erase(it);
-  leg_finished(keep->job, keep->leg, keep->rec.display_name, st, outputs, err, true);
+  leg_finished(keep->job, keep->leg, keep->rec.display_name, st, std::move(outputs), err, true);
 }
 
 void Run::on_exit(const ProcessExit& e) {
