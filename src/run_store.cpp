@@ -442,7 +442,6 @@ Result<void> RunStore::Impl::prepare_statements(std::int64_t schema) {
       {&insert_stage, insert_sql("stages", stage_columns)},
       {&update_stage, "UPDATE stages SET " + assignments(stage_fields.c_str()) + " WHERE id = :id"},
       {&append_log, insert_sql("logs", "stage_id, stream, at, text")},
-      {&stage_external_id, "UPDATE stages SET external_id = :external_id WHERE id = :id"},
   };
   for (const Cached& c : cached) {
     auto stmt = prepare(c.sql.c_str(), true);
@@ -731,14 +730,6 @@ Result<void> RunStore::update_stage(const StageRecord& s) {
   q.integer(":id", s.id);
   bind_stage(q, s);
   return d.write(q, [&] { return "update stage " + std::to_string(s.id); }, true);
-}
-
-Result<void> RunStore::update_stage_external_id(std::int64_t stage_id, const std::string& external_id) {
-  Impl& d = *impl_;
-  if (auto e = d.blocked()) return *e;
-  Query q(d.stage_external_id.get(), d.stage_external_id_binds);
-  q.text_ref(":external_id", external_id).integer(":id", stage_id);
-  return d.write(q, [&] { return "update stage " + std::to_string(stage_id); }, true);
 }
 
 Result<void> RunStore::append_log(const LogChunk& c) {

@@ -174,10 +174,10 @@ struct RunStore::Impl {
   store_detail::DbHandle db;  // declared before the statements, so they are finalized first
   StmtHandle begin, commit, rollback;
   StmtHandle insert_run, update_run, upsert_attempt, update_snapshot, delete_run;
-  StmtHandle insert_job, update_job, insert_stage, update_stage, append_log, stage_external_id;
+  StmtHandle insert_job, update_job, insert_stage, update_stage, append_log;
   // Parameter indices of the per-task writes (Query(stmt, cache)).
   store_detail::BindCache insert_job_binds, update_job_binds, insert_stage_binds, update_stage_binds,
-      append_log_binds, stage_external_id_binds;
+      append_log_binds;
   // Schema version 2, prepared on first use (run_store_release.cpp).
   StmtHandle release_get, release_insert, release_take, release_set_run, release_finish,
       run_status, audit_insert, audit_update, tick_get, tick_set;

@@ -29,7 +29,6 @@ TimeMs now_ms() {
       .count();
 }
 
-
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 Result<double> to_seconds(const Json& v, const std::string& what) {

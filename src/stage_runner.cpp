@@ -62,6 +62,7 @@ void Run::begin_stage(Frame& f, const Stage& s) {
   f.timer_is_retry = false;
   f.timer_is_deadline = false;
   f.output_file.clear();
+  f.own_script = false;
   f.trigger_run.clear();
   f.stage_timed_by_job = false;
   f.nest.reset();

@@ -196,9 +196,6 @@ class RunStore {
   Result<std::int64_t> insert_stage(const StageRecord& s);
   // Writes every field but id and job_instance_id; no such id is an error.
   Result<void> update_stage(const StageRecord& s);
-  // Writes only external_id (the process just started); the same as update_stage when
-  // nothing else of the stage changed since its last write.
-  Result<void> update_stage_external_id(std::int64_t stage_id, const std::string& external_id);
   Result<void> append_log(const LogChunk& c);
 
   // --- releases, audit and ticks (schema version 2) ---
