@@ -144,6 +144,10 @@ if ! is_failed stages; then
   hf wf-stages-quarter --warmup "$warmup" --runs "$runs" --prepare "rm -rf $(q "$state")" \
     "$(q "$WF_BIN") run $(q "$tmp/in/stages_quarter.yml") -j $jobs"
 fi
+if ! is_failed stages; then
+  hf wf-stages-distinct --warmup "$warmup" --runs "$runs" --prepare "rm -rf $(q "$state")" \
+    "$(q "$WF_BIN") run $(q "$tmp/in/stages_distinct.yml") -j $jobs"
+fi
 hf loop-stages --warmup "$warmup" --runs "$runs" "sh $(q "$tmp/in/stages.sh")"
 # The floor of the stages shape: N `sh -c true` one after the other with only what any runner
 # must do per stage (own process group, stdin from /dev/null, output pipes read to EOF).
@@ -264,6 +268,9 @@ out += [
     f"| `wf run`, 1 job, {q} stages (per-task cost vs N) | {s(wq)} "
     f"({'–' if wq is None else f'{wq / q * 1000:.2f} ms'} per task) | {s(cpu('wf-stages-quarter'))} | | |",
 ]
+wd = med("wf-stages-distinct")
+out.append(f"| `wf run`, 1 job, {n} stages, every script different (no shared script file) | {s(wd)} "
+           f"({'–' if wd is None else f'{wd / n * 1000:.2f} ms'} per task) | {s(cpu('wf-stages-distinct'))} | | |")
 fl, lp, ws = med("floor-stages"), med("loop-stages"), med("wf-stages")
 if fl is not None:
     out.append(f"| spawn floor, {n} stages one after the other (`scripts/spawn_floor.c`) | {s(fl)} "

@@ -10,9 +10,11 @@ For N and an output directory it writes, for each shape:
           depending on every edge of the layer before (through one phony target per layer)
   matrix  one matrix job of N legs (ninja/make: the fanout graph)
 the workflow file (<shape>.yml), an equivalent <shape>/build.ninja and <shape>/Makefile,
-plus stages.sh (a shell loop spawning `sh -c true` N times), stages_quarter.yml (the stages
-shape at N/4, to see whether wf's per-task cost grows with N) and two validate-only files
-(validate_100.yml, validate_1000.yml: a 100- and a 1000-job chain), and history.yml, a small
+plus stages.sh (a shell loop spawning `sh -c true` N times), stages_distinct.yml (the stages
+shape with a different script text per stage, so that no two share a script file),
+stages_quarter.yml (the stages shape at N/4, to see whether wf's per-task cost grows with N)
+and two validate-only files (validate_100.yml, validate_1000.yml: a 100- and a 1000-job
+chain), and history.yml, a small
 workflow whose recorded run `--grow-store` copies into a state file of many runs (for timing
 `wf runs` and `wf show`).
 
@@ -32,10 +34,12 @@ def stage(indent):
 
 def workflow(n, shape):
     out = ["bench:\n", "  type: Workflow\n", "  jobs:\n"]
-    if shape == "stages":
+    if shape in ("stages", "stages_distinct"):
         out.append("    j0:\n      stages:\n")
         for i in range(n):
-            out.append(f"        - {{name: s{i}, shell: sh, bash: \"true\"}}\n")
+            # stages_distinct: every script differs (a comment), so none shares a script file.
+            script = f"true # {i}" if shape == "stages_distinct" else "true"
+            out.append(f"        - {{name: s{i}, shell: sh, bash: \"{script}\"}}\n")
         return "".join(out)
     for i in range(n):
         out.append(f"    j{i}:\n")
@@ -197,6 +201,7 @@ def main():
     write(f"{d}/matrix.yml", matrix_workflow(n, 1))
     write(f"{d}/stages.sh", f"i=0\nwhile [ $i -lt {n} ]; do sh -c true; i=$((i + 1)); done\n")
     write(f"{d}/stages_quarter.yml", workflow(max(n // 4, 1), "stages"))
+    write(f"{d}/stages_distinct.yml", workflow(n, "stages_distinct"))
     for v in (100, 1000):
         write(f"{d}/validate_{v}.yml", workflow(v, "chain"))
     write(f"{d}/history.yml", HISTORY)
