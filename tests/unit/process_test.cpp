@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -504,4 +505,23 @@ TEST_CASE("children get their output pipes even when wf runs with stdio closed")
   REQUIRE(exits.size() == 1);
   CHECK(exits[0].out == "out\n");
   CHECK(exits[0].err == "err\n");
+}
+
+TEST_CASE("children start with default signal dispositions and nothing blocked") {
+  wf::install_signal_handlers();  // wf's handlers (INT, TERM, CHLD, USR1) and SIGPIPE ignored
+  // Also what a parent like nohup or a shell's `trap '' HUP` hands down.
+  struct sigaction ignore {}, old_hup {};
+  ignore.sa_handler = SIG_IGN;
+  ::sigaction(SIGHUP, &ignore, &old_hup);
+  sigset_t block, old_mask;
+  sigemptyset(&block);
+  sigaddset(&block, SIGUSR2);
+  ::pthread_sigmask(SIG_BLOCK, &block, &old_mask);
+  // `exec` so that /proc/self is the spawned process itself, as it started.
+  ProcessExit exit = run_one(shell("exec grep -E '^Sig(Ign|Blk):' /proc/self/status"));
+  ::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+  ::sigaction(SIGHUP, &old_hup, nullptr);
+  CHECK(exit.exit_code == 0);
+  CHECK(exit.out.find("SigBlk:\t0000000000000000") != std::string::npos);
+  CHECK(exit.out.find("SigIgn:\t0000000000000000") != std::string::npos);
 }
