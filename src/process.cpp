@@ -289,10 +289,10 @@ struct ProcessSet::Impl {
     }
     // Commands found on the PATH are looked up once per PATH and directory: a stage of
     // `sh` would otherwise stat every PATH entry before it again.
+    const std::string_view path = search_path(envp);
     std::string cache_key;
     const std::string* cached = nullptr;
     if (name.find('/') == std::string::npos) {
-      const std::string_view path = search_path(envp);
       cache_key.reserve(name.size() + path.size() + spec.cwd.size() + 2);
       cache_key.append(name).append(1, '\0').append(path).append(1, '\0').append(spec.cwd);
       if (auto it = resolved.find(cache_key); it != resolved.end()) cached = &it->second;
@@ -301,7 +301,7 @@ struct ProcessSet::Impl {
     if (cached) {
       command.path = *cached;
     } else {
-      command = resolve_command(name, search_path(envp), spec.cwd);
+      command = resolve_command(name, path, spec.cwd);
       if (command.error != 0) return fail_spawn(id, name + ": " + error_text(command.error));
       if (!cache_key.empty()) resolved.emplace(std::move(cache_key), command.path);
     }
@@ -341,7 +341,7 @@ struct ProcessSet::Impl {
       // The program found earlier is gone: search the PATH again.
       resolved.erase(cache_key);
       cached = nullptr;
-      ResolvedCommand again = resolve_command(name, search_path(envp), spec.cwd);
+      ResolvedCommand again = resolve_command(name, path, spec.cwd);
       if (again.error == 0 && again.path != command.path) {
         command = std::move(again);
         pid = start_it();

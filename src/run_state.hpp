@@ -74,6 +74,7 @@ struct Frame {
   std::string output_file;
   bool own_script = false;  // the script file is this stage's alone (see Run::script_file)
   std::string trigger_run;  // trigger stages: the child run id
+  std::string trigger_params;  // trigger stages: the child's --params-file
   bool failed_inside = false;  // a nested stage failed because a stage inside it failed
   bool collected = false;      // nested frames: the nested stage has taken its result
   std::string cancel_reason;   // why this frame was cancelled (a sibling failed, ...)
@@ -192,6 +193,7 @@ class Run {
                      const std::string& key, std::optional<Clock::time_point> deadline);
   Result<Json> render_lazy(const Text& t, const std::function<const Json&()>& vars) const;
   Result<std::string> render_string_lazy(const Text& t, const std::function<const Json&()>& vars) const;
+  std::string stage_files_base();
   void record_stage_start(Frame& f);
   void record_instance_start(Instance& in);
   void end_stage(Frame& f, Status st, const Error& err, const Json& outputs, int exit_code);

@@ -64,6 +64,7 @@ void Run::begin_stage(Frame& f, const Stage& s) {
   f.output_file.clear();
   f.own_script = false;
   f.trigger_run.clear();
+  f.trigger_params.clear();
   f.stage_timed_by_job = false;
   f.nest.reset();
 
@@ -183,6 +184,10 @@ void Run::begin_stage(Frame& f, const Stage& s) {
       return;
   }
 }
+
+// "<run dir>/<n>": the prefix of a new stage's files. Named by a counter of the run, since a
+// stage's row may not be written before its files are.
+std::string Run::stage_files_base() { return tmp_dir_ + "/" + std::to_string(++stage_files_); }
 
 // The stage's row, once: its id names it in logs and nested rows from then on.
 void Run::record_stage_start(Frame& f) {
@@ -656,8 +661,7 @@ bool Run::start_process(Frame& f, const Stage& s, const std::function<const Json
       (*v)["env"][k] = *r;
     }
   }
-  // Named by a counter of the run: the stage's row may not be written yet.
-  std::string base = tmp_dir_ + "/" + std::to_string(++stage_files_);
+  std::string base = stage_files_base();
   if (slurm) {
     auto b = slurm_stage_base(f);
     if (!b.ok()) return failed(b.error());

@@ -74,7 +74,6 @@ bool Run::start_trigger(Frame& f, const Stage& s, const std::function<const Json
   std::vector<std::string> target = {*name};
   if (file_workflows_->count(*name)) target = {w_.file, *name};
 
-  std::string base = tmp_dir_ + "/" + std::to_string(f.stage.id);
   std::vector<std::string> argv = {self_exe()};
   argv.push_back("--state-dir");
   argv.push_back(opts_.state_dir);
@@ -86,10 +85,11 @@ bool Run::start_trigger(Frame& f, const Stage& s, const std::function<const Json
   if (previous.empty()) {
     argv.push_back("run");
     argv.insert(argv.end(), target.begin(), target.end());
-    if (!write_file(base + ".params.json", params->dump(-1, ' ', false, Json::error_handler_t::replace)))
-      return failed(Error("cannot write " + base + ".params.json", "StageError"));
+    f.trigger_params = stage_files_base() + ".params.json";
+    if (!write_file(f.trigger_params, params->dump(-1, ' ', false, Json::error_handler_t::replace)))
+      return failed(Error("cannot write " + f.trigger_params, "StageError"));
     argv.push_back("--params-file");
-    argv.push_back(base + ".params.json");
+    argv.push_back(f.trigger_params);
   } else {
     argv.push_back("rerun");
     argv.push_back(previous);
@@ -129,7 +129,7 @@ bool Run::start_trigger(Frame& f, const Stage& s, const std::function<const Json
 
 void Run::trigger_exit(Frame& f, const ProcessExit& e) {
   flush_logs(f);
-  ::unlink((tmp_dir_ + "/" + std::to_string(f.stage.id) + ".params.json").c_str());
+  if (!f.trigger_params.empty()) spent_files_.push_back(f.trigger_params);
   const std::string& child = f.trigger_run;
   const std::string name = f.current().trigger.value;
   Json outputs = {{"run_id", child}};
