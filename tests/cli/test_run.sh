@@ -415,6 +415,24 @@ EOF
 wf run script.yml
 expect_eq "$(stage_rows j | cut -d'|' -f1,3 | tr '\n' ' ')" "stdin|SUCCESS file|SUCCESS " \
   "bash stages read /dev/null and run the script from a file (\$0)"
+# wf started with stdin closed (as some daemons start it) or with input piped in: the stages
+# still read /dev/null, read-only
+cat > stdin.yml <<'EOF'
+stdin:
+  type: Workflow
+  jobs:
+    j:
+      strategy: {matrix: {i: [1, 2, 3]}}
+      stages:
+        - name: s
+          bash: readlink /proc/self/fd/0; if read -r x; then exit 1; fi; (echo x >&0) 2>/dev/null && exit 2; true
+EOF
+wf run stdin.yml 0<&-
+expect_rc 0 "stdin closed: every stage runs"
+expect_eq "$(sql "SELECT count(*) FROM logs WHERE rtrim(text, char(10)) = '/dev/null'")" "3" \
+  "stdin closed: every leg reads /dev/null"
+echo 'input that must not reach a stage' | wf run stdin.yml
+expect_rc 0 "stdin piped: no stage sees wf's stdin"
 
 # --- where stage files live; identical scripts share one file -----------------------------------------
 cat > files.yml <<'EOF'
