@@ -725,7 +725,6 @@ class Loader {
       diags_.error(pos(n), "a stage must be a map (for example {name: ..., bash: ...})");
       return s;
     }
-    s.raw = to_json(n);
     // Which kind: the one distinguishing key; image: is docker, which wf does not run.
     std::vector<const KindKeys*> kinds;
     for (const auto& k : kStageKinds)

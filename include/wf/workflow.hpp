@@ -98,8 +98,6 @@ struct Stage {
   std::optional<Text> max_loop;     // until
   Text case_value;                  // case
   bool skip_not_match = false;      // case
-  // The whole stage as JSON, for kinds whose keys are not modelled yet (run, uses, ...).
-  Json raw;
   SourcePos pos;
 
   // The key other stages use: id, else name.

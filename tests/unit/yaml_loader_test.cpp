@@ -577,8 +577,8 @@ TEST_CASE("loader: the stage kind comes from its one distinguishing key") {
   REQUIRE(st[2].shell.has_value());
   CHECK(st[2].shell->value == "sh");
   CHECK(st[6].raise.value == "boom");
-  CHECK(st[4].raw["with"] == Json::parse(R"({"a": 1})"));
-  CHECK(st[3].raw["run"] == Json("print(x)"));
+  CHECK(st[4].with == Json::parse(R"({"a": 1})"));
+  CHECK(st[3].run.value == "print(x)");
 }
 
 TEST_CASE("loader: a key of another stage kind is unknown") {
