@@ -156,7 +156,7 @@ class Run {
  private:
   // --- recording (all masked) ---
   std::string mask(const std::string& s) const;
-  Json mask(const Json& j) const;
+  Json mask(Json j) const;
   void check(const Result<void>& r);
   void check_id(const Result<std::int64_t>& r, std::int64_t& id);
   void write_behind();  // ended_stages_ and ended_instances_ into the open transaction
@@ -196,7 +196,7 @@ class Run {
   std::string stage_files_base();
   void record_stage_start(Frame& f);
   void record_instance_start(Instance& in);
-  void end_stage(Frame& f, Status st, const Error& err, const Json& outputs, int exit_code);
+  void end_stage(Frame& f, Status st, const Error& err, Json outputs, int exit_code);
   void finish_instance(Instance& in);
   void cancel_instance(Instance& in, const std::string& reason, bool immediate);
   void cancel_frame(Frame& f, const std::string& reason, bool immediate);
@@ -244,7 +244,6 @@ class Run {
   JobGraph graph_;
   std::vector<JobState> state_;
   std::vector<Status> status_;
-  std::vector<Json> outputs_;
   std::vector<Json> legs_json_;
   std::vector<std::string> reasons_;
   std::vector<Error> errors_;

@@ -97,7 +97,7 @@ Result<RetryPolicy> parse_retry(const Json& v) {
 }
 
 std::string Run::mask(const std::string& s) const { return secrets_.empty() ? s : mask_text(s, secrets_); }
-Json Run::mask(const Json& j) const { return secrets_.empty() ? j : mask_json(j, secrets_); }
+Json Run::mask(Json j) const { return secrets_.empty() ? j : mask_json(j, secrets_); }
 
 void Run::check(const Result<void>& r) {
   if (!r.ok() && store_error_.message.empty()) store_error_ = r.error();
@@ -151,8 +151,14 @@ Json Run::base_vars() const {
 Json Run::job_vars(int job) const {
   Json v = base_vars();
   Json needs = Json::object();
-  for (int n : graph_.needs[job])
-    needs[w_.jobs[n].name] = {{"result", result_word(status_[n])}, {"outputs", outputs_[n]}, {"legs", legs_json_[n]}};
+  for (int n : graph_.needs[job]) {
+    // A needed job has finished, so its outputs are in jobs_ns_ (kept once, not per job too).
+    static const Json none = Json::object();
+    const Json* outputs = &none;
+    if (auto done = jobs_ns_.find(w_.jobs[n].name); done != jobs_ns_.end())
+      if (auto o = done->find("outputs"); o != done->end()) outputs = &*o;
+    needs[w_.jobs[n].name] = {{"result", result_word(status_[n])}, {"outputs", *outputs}, {"legs", legs_json_[n]}};
+  }
   v["needs"] = std::move(needs);
   return v;
 }
@@ -264,7 +270,6 @@ void Run::fail_job_early(int job, const Error& err_in, const std::string& where)
 void Run::finish_job(int job, Status st, const std::string& reason, Json outputs, const Error& err) {
   state_[job] = JobState::Done;
   status_[job] = st;
-  outputs_[job] = outputs;
   reasons_[job] = reason;
   errors_[job] = err;
   ++jobs_done_;
@@ -595,7 +600,6 @@ Result<RunOutcome> Run::execute() {
   std::size_t n = w_.jobs.size();
   state_.assign(n, JobState::Pending);
   status_.assign(n, Status::Wait);
-  outputs_.assign(n, Json::object());
   reasons_.assign(n, "");
   errors_.assign(n, Error());
   remaining_needs_.assign(n, 0);

@@ -203,20 +203,20 @@ void Run::record_instance_start(Instance& in) {
 }
 
 // Records the end of the stage in flight and decides what the stage list does next.
-void Run::end_stage(Frame& f, Status st, const Error& err_in, const Json& outputs_in, int exit_code) {
+void Run::end_stage(Frame& f, Status st, const Error& err_in, Json outputs_in, int exit_code) {
   Instance& in = *f.in;
   const Stage& s = f.current();
   Error err = err_in;
   err.message = mask(err.message);
-  Json outputs = mask(outputs_in);
+  Json outputs = mask(std::move(outputs_in));
   f.stage.status = st;
   f.stage.exit_code = exit_code;
   f.stage.error_name = st == Status::Failed || st == Status::Cancel ? err.name : "";
   f.stage.error_message = st == Status::Failed || st == Status::Cancel ? err.message : "";
-  f.stage.outputs = outputs;
   f.stage.finished_at = now_ms();
   record_stage_start(f);  // a stage that ended before its process started
   ended_stages_.push_back(f.stage);
+  ended_stages_.back().outputs = outputs;  // only the queued update needs them
   f.in_stage = false;
   f.pid.reset();
   f.timer.reset();
@@ -291,12 +291,12 @@ void Run::finish_instance(Instance& in) {
   }
   Status st = f.failed ? Status::Failed : f.cancelled ? Status::Cancel : Status::Success;
   in.rec.status = st;
-  in.rec.outputs = outputs;
   in.rec.error_name = f.failed || f.cancelled ? (f.error.name.empty() && f.cancelled ? "CancelError" : f.error.name) : "";
   in.rec.error_message = f.failed || f.cancelled ? (f.error.message.empty() && f.cancelled ? cancel_reason_ : f.error.message) : "";
   in.rec.finished_at = now_ms();
   record_instance_start(in);
   ended_instances_.push_back(in.rec);
+  ended_instances_.back().outputs = outputs;  // only the queued update needs them
 
   // Job retry: the whole instance again, as a new attempt of the same leg.
   if (st == Status::Failed && j.retry && !cancelling_) {
@@ -439,7 +439,7 @@ void Run::on_exit(const ProcessExit& e) {
     err = Error(msg, stage_def.kind == StageKind::Bash ? "ShellError" : stage_def.kind == StageKind::Call ? "CallError" : "StageError");
   }
   if (st == Status::Failed) f.last_tail = last_lines(out + errtext, 20);
-  end_stage(f, st, err, outputs, e.spawn_error.empty() && e.term_signal == 0 ? e.exit_code : -1);
+  end_stage(f, st, err, std::move(outputs), e.spawn_error.empty() && e.term_signal == 0 ? e.exit_code : -1);
 }
 
 void Run::on_timer(Frame& f) {
