@@ -639,4 +639,19 @@ expect_err "unknown command 'rnu'; did you mean 'run'?"
 wf --state-dir "$TEST_TMP/other" runs
 expect_rc 0 "a global option with a value before the command:"
 
+# --- wf --version and wf version (answered before the rest of the command line is parsed) -----
+wf --version
+expect_rc 0 "--version"
+version_out=$out
+if [[ "${version_out%%$'\n'*}" =~ ^wf\ [0-9]+\.[0-9]+\.[0-9]+$ ]]; then pass_test; else fail_test "--version: first line '${version_out%%$'\n'*}'"; fi
+expect_out "state schema" "--version"
+wf version
+expect_rc 0 "version command"
+expect_eq "$out" "$version_out" "wf version prints what wf --version prints"
+wf -q --version
+expect_rc 0 "--version after a global flag"
+expect_eq "$out" "$version_out" "--version after a global flag"
+wf version --bogus
+expect_rc 2 "version with an unknown option"
+
 finish
