@@ -67,15 +67,28 @@ std::string paint(Status s, bool color) {
   return color ? std::string(status_colour(s)) + to_string(s) + "\033[0m" : to_string(s);
 }
 
-// "run ID SUCCESS in 1.20s (3 jobs: 2 success, 1 skip)"
-std::string run_status_line(const RunSummary& s, bool color) {
+// "3 jobs: 2 success, 1 skip" (`legs`: the legs of matrix jobs instead of the jobs).
+std::string count_line(const std::vector<JobEvent>& events, bool legs) {
   std::map<Status, int> counts;
-  for (const auto& j : s.jobs) counts[j.status]++;
+  int total = 0;
+  for (const auto& j : events) {
+    if (j.leg != legs) continue;
+    counts[j.status]++;
+    ++total;
+  }
   std::string parts;
   for (auto st : {Status::Success, Status::Failed, Status::Skip, Status::Cancel})
     if (counts[st]) parts += (parts.empty() ? "" : ", ") + std::to_string(counts[st]) + " " + to_lower(to_string(st));
+  const char* noun = legs ? (total == 1 ? " leg" : " legs") : (total == 1 ? " job" : " jobs");
+  return std::to_string(total) + noun + (parts.empty() ? "" : ": ") + parts;
+}
+
+// "run ID SUCCESS in 1.20s (3 jobs: 2 success, 1 skip)"; with matrix jobs of several legs,
+// their legs are counted apart: "(2 jobs: 2 success; 3 legs: 2 success, 1 failed)".
+std::string run_status_line(const RunSummary& s, bool color) {
+  const bool any_legs = std::any_of(s.jobs.begin(), s.jobs.end(), [](const JobEvent& j) { return j.leg; });
   return "run " + s.run_id + " " + paint(s.status, color) + " in " + duration_text(s.seconds) + " (" +
-         std::to_string(s.jobs.size()) + (s.jobs.size() == 1 ? " job" : " jobs") + (parts.empty() ? "" : ": ") + parts + ")";
+         count_line(s.jobs, false) + (any_legs ? "; " + count_line(s.jobs, true) : "") + ")";
 }
 
 // Timestamped lines, for cron, CI and pipes: no escapes unless colour is forced.

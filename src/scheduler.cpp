@@ -449,7 +449,7 @@ bool Run::keep_leg(int job, std::size_t leg) {
     rec.skip_reason = "kept from attempt " + std::to_string(run_.attempt - 1);
     rec.finished_at = rec.started_at;
     check_id(store_.insert_job_instance(rec), rec.id);
-    JobEvent e{rec.display_name, Status::Success, 0, rec.skip_reason};
+    JobEvent e{rec.display_name, Status::Success, 0, rec.skip_reason, jr.legs.size() > 1};
     job_events_.push_back(e);
     rep_.job_finished(e);
     if (rep_.wants_result_json())
@@ -571,7 +571,7 @@ void Run::cancel_job_legs(int job, const std::string& reason) {
     check_id(store_.insert_job_instance(rec), rec.id);
     jr.leg_status[leg] = Status::Cancel;
     ++jr.legs_done;
-    JobEvent e{rec.display_name, Status::Cancel, 0, "cancelled"};
+    JobEvent e{rec.display_name, Status::Cancel, 0, "cancelled", jr.legs.size() > 1};
     job_events_.push_back(e);
     rep_.job_finished(e);
   }

@@ -27,6 +27,7 @@ struct JobEvent {
   Status status = Status::Wait;
   double seconds = 0;
   std::string reason;  // skip reason or error
+  bool leg = false;    // one leg of a matrix job of several legs (the job has an event of its own)
 };
 
 struct FailedStage {

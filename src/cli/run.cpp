@@ -192,7 +192,7 @@ int run_command(Globals& g, const RunArgs& a, const ReleaseHooks* hooks) {
     return kUsage;
   }
   const Workflow& w = *chosen->workflow;
-  spdlog::info("workflow '{}' from {} ({} jobs)", w.name, w.file, w.jobs.size());
+  spdlog::info("workflow '{}' from {} ({} job{})", w.name, w.file, w.jobs.size(), w.jobs.size() == 1 ? "" : "s");
   validate_workflow(w, diags, static_cast<std::size_t>(a.max_legs));
   // Problems in other workflows of the config path do not stop this one.
   DiagnosticList own;

@@ -148,6 +148,29 @@ wf cancel "$rid"
 expect_rc 2 "cancel of a finished run"
 expect_err "is not running (CANCEL)" "cancel message"
 
+# --- the run summary counts jobs, and the legs of matrix jobs apart ----------------------------
+cat > count.yml <<'EOF'
+count:
+  type: Workflow
+  jobs:
+    plain:
+      stages: [{name: s, echo: hi}]
+    legs:
+      strategy: {matrix: {r: [eu, us, asia]}}
+      stages: [{name: s, bash: '[ "${{ matrix.r }}" != asia ]'}]
+    single:
+      strategy: {matrix: {r: [x]}}
+      stages: [{name: s, echo: hi}]
+EOF
+wf run count.yml
+expect_rc 1 "summary counts: a leg fails"
+expect_out "(3 jobs: 2 success, 1 failed; 3 legs: 2 success, 1 failed)" "summary counts jobs and legs apart"
+count_id=$(last_run_id)
+wf rerun "$count_id"
+expect_out "(3 jobs: 2 success, 1 failed; 3 legs: 2 success, 1 failed)" "rerun summary counts kept legs as legs"
+wf run count.yml --job plain
+expect_out "(3 jobs: 1 success, 2 skip)" "no legs part when no matrix job ran legs"
+
 # --- gc -----------------------------------------------------------------------------------------
 wf run jr.yml -q
 before=$(sql "SELECT count(*) FROM runs")
