@@ -177,6 +177,21 @@ std::vector<std::string> run_temp_roots() {
   return roots;
 }
 
+// Where a run's directory may be, for recovery: every root some wf may have used, whatever
+// this one's $TMPDIR (a run killed under cron's environment is often recovered from a shell
+// whose $TMPDIR is set, or the other way round).
+std::vector<std::string> all_run_temp_roots() {
+  std::vector<std::string> roots;
+  auto add = [&roots](const char* dir) {
+    if (dir && *dir == '/' && std::find(roots.begin(), roots.end(), dir) == roots.end()) roots.push_back(dir);
+  };
+  add(::getenv("TMPDIR"));
+  add(::getenv("XDG_RUNTIME_DIR"));
+  add("/dev/shm");
+  add("/tmp");
+  return roots;
+}
+
 // Run ids name directories: only ids made of these characters are used in a path.
 bool plain_id(const std::string& id) {
   return !id.empty() && std::all_of(id.begin(), id.end(), [](char c) {
@@ -202,7 +217,7 @@ std::string make_run_temp_dir(const std::string& run_id) {
 
 void remove_run_temp_dir(const std::string& run_id) {
   if (!plain_id(run_id)) return;
-  for (const auto& root : run_temp_roots()) {
+  for (const auto& root : all_run_temp_roots()) {
     const std::string dir = root + "/wf-run-" + run_id;
     struct stat st;
     // Only a real directory of ours: never follow a link or touch someone else's files.

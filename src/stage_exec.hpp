@@ -40,7 +40,10 @@ std::vector<std::string> last_lines(const std::string& text, std::size_t n);
 // and removing a small file per stage costs a fraction of what it costs on a disk file system;
 // else /tmp. Empty (errno set) when none can be made.
 std::string make_run_temp_dir(const std::string& run_id);
-// Removes what a wf that died while running `run_id` left in its directory, if it is ours.
+// Removes what a wf that died while running `run_id` left in its directory, if it is ours:
+// `wf-run-<run id>` under $TMPDIR, $XDG_RUNTIME_DIR, /dev/shm and /tmp, whichever this wf's
+// own $TMPDIR is (not a directory under another $TMPDIR, nor a random name used because
+// `wf-run-<run id>` was taken).
 void remove_run_temp_dir(const std::string& run_id);
 
 // The whole file; nothing when it cannot be opened.

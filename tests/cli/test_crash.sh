@@ -393,6 +393,37 @@ for d in bad1 bad2; do
 done
 expect_eq "$(lines quick.marks)" "$marks_before" "nothing ran against a corrupt state file"
 
+# --- a killed run's stage directory is removed by a wf whose $TMPDIR differs -------------------
+# (cron starts wf without $TMPDIR, so its directory is in memory; a shell with $TMPDIR set
+# recovers it.) Only where the default root is not this test's own $TMPDIR.
+cat > tmpdir.yml <<'EOF'
+tmpdir:
+  type: Workflow
+  jobs:
+    j:
+      stages:
+        - name: s
+          bash: echo "$0" > tmpdir.path; sleep 30
+EOF
+env -u TMPDIR "$WF_BIN" run tmpdir.yml > run-tmpdir.out 2>&1 &
+wfpid=$!
+if wait_until '[ -s tmpdir.path ]' 20; then
+  tid=$(last_run_id)
+  kill -KILL "$wfpid"; { wait "$wfpid"; } 2>/dev/null
+  tdir=$(dirname "$(cat tmpdir.path)")
+  [[ "$tdir" == */wf-run-"$tid" && -d "$tdir" ]] && pass_test ||
+    fail_test "tmpdir: the killed run's directory is wf-run-$tid: $tdir"
+  mkdir -p other-tmp
+  TMPDIR="$TEST_TMP/other-tmp" wf runs
+  expect_rc 0 "tmpdir: wf runs with another \$TMPDIR recovers the run"
+  expect_eq "$(sql "SELECT status || '|' || error_name FROM runs WHERE id = '$tid'")" "CANCEL|Interrupted" \
+    "tmpdir: run interrupted"
+  [ ! -e "$tdir" ] && pass_test || fail_test "tmpdir: recovery under another \$TMPDIR removes $tdir"
+else
+  kill -KILL "$wfpid" 2>/dev/null
+  fail_test "tmpdir: the stage did not start"
+fi
+
 echo "test_crash.sh: $(( $(now_ms) - start_ms )) ms" >&2
 
 finish
