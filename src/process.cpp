@@ -20,6 +20,7 @@
 #include <cerrno>
 #include <cstring>
 #include <exception>
+#include <iterator>
 #include <optional>
 #include <unordered_map>
 #include <utility>
@@ -275,7 +276,7 @@ struct ProcessSet::Impl {
   // Which signals a child must set back to the default before exec (a handler would run in
   // the child while it still shares our memory; an ignored signal would stay ignored after
   // exec). Read once per set: what wf inherited as ignored cannot change except by wf, and wf
-  // changes only the signals of install_signal_handlers, which are always included.
+  // changes only kSignalsWfSets, which are always included.
   const std::vector<int>& signals_to_reset() {
     if (reset_signals) return *reset_signals;
     std::vector<int> sigs;
@@ -283,9 +284,9 @@ struct ProcessSet::Impl {
       if (sig == SIGKILL || sig == SIGSTOP) continue;
       struct sigaction now {};
       if (::sigaction(sig, nullptr, &now) != 0) continue;  // glibc's own: EINVAL
-      const bool wfs = sig == SIGINT || sig == SIGTERM || sig == SIGCHLD || sig == SIGUSR1 ||
-                       sig == SIGPIPE;
-      if (wfs || (now.sa_flags & SA_SIGINFO) != 0 || now.sa_handler != SIG_DFL) sigs.push_back(sig);
+      const bool wf_sets = std::find(std::begin(kSignalsWfSets), std::end(kSignalsWfSets), sig) !=
+                           std::end(kSignalsWfSets);
+      if (wf_sets || (now.sa_flags & SA_SIGINFO) != 0 || now.sa_handler != SIG_DFL) sigs.push_back(sig);
     }
     return reset_signals.emplace(std::move(sigs));
   }

@@ -140,6 +140,9 @@ struct JobRun {
   std::size_t legs_done = 0;
   Clock::time_point started;
   Error first_error;
+
+  // A job of several legs reports each leg and then itself; a job of one leg is its leg.
+  bool several_legs() const { return legs.size() > 1; }
 };
 
 enum class JobState { Pending, Running, Done };

@@ -449,7 +449,7 @@ bool Run::keep_leg(int job, std::size_t leg) {
     rec.skip_reason = "kept from attempt " + std::to_string(run_.attempt - 1);
     rec.finished_at = rec.started_at;
     check_id(store_.insert_job_instance(rec), rec.id);
-    JobEvent e{rec.display_name, Status::Success, 0, rec.skip_reason, jr.legs.size() > 1};
+    JobEvent e{rec.display_name, Status::Success, 0, rec.skip_reason, jr.several_legs()};
     job_events_.push_back(e);
     rep_.job_finished(e);
     if (rep_.wants_result_json())
@@ -542,15 +542,15 @@ void Run::leg_finished(int job, int leg, const std::string& display, Status st, 
   legs_json_[job] = std::move(legs);
   const Json& legs_ref = legs_json_[job];
   Status total = aggregate(jr.leg_status);
-  if (jr.legs.size() > 1 || j.strategy.is_object()) {
+  if (jr.several_legs() || j.strategy.is_object()) {
     JobEvent e{j.name, total, seconds_since(jr.started), total == Status::Failed ? jr.first_error.name + ": " + jr.first_error.message : ""};
-    if (jr.legs.size() > 1) {
+    if (jr.several_legs()) {
       job_events_.push_back(e);
       rep_.job_finished(e);
     }
     Json jr_json = {{"status", to_string(total)}, {"outputs", merged}, {"legs", legs_ref}};
     if (total == Status::Failed) jr_json["errors"] = {{"name", jr.first_error.name}, {"message", jr.first_error.message}};
-    if (jr.legs.size() > 1 && rep_.wants_result_json()) result_jobs_[j.name] = jr_json;
+    if (jr.several_legs() && rep_.wants_result_json()) result_jobs_[j.name] = jr_json;
   }
   finish_job(job, total, "", std::move(merged), jr.first_error);
 }
@@ -571,7 +571,7 @@ void Run::cancel_job_legs(int job, const std::string& reason) {
     check_id(store_.insert_job_instance(rec), rec.id);
     jr.leg_status[leg] = Status::Cancel;
     ++jr.legs_done;
-    JobEvent e{rec.display_name, Status::Cancel, 0, "cancelled", jr.legs.size() > 1};
+    JobEvent e{rec.display_name, Status::Cancel, 0, "cancelled", jr.several_legs()};
     job_events_.push_back(e);
     rep_.job_finished(e);
   }

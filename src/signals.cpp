@@ -72,11 +72,7 @@ void install_signal_handlers() {
 
 void uninstall_signal_handlers() {
   if (!g_installed.load()) return;
-  set_handler(SIGINT, SIG_DFL, 0);
-  set_handler(SIGTERM, SIG_DFL, 0);
-  set_handler(SIGCHLD, SIG_DFL, 0);
-  set_handler(SIGUSR1, SIG_DFL, 0);
-  set_handler(SIGPIPE, SIG_DFL, 0);
+  for (int sig : kSignalsWfSets) set_handler(sig, SIG_DFL, 0);
   pthread_sigmask(SIG_SETMASK, &g_mask_before, nullptr);
   g_installed.store(false);
 }

@@ -6,9 +6,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdlib>
-
 #include <cerrno>
+#include <cstdlib>
 #include <sstream>
 
 #include "wf/scheduler.hpp"
@@ -165,29 +164,20 @@ Json parse_output_file(const std::string& text) {
 }
 
 namespace {
-std::vector<std::string> run_temp_roots() {
-  std::vector<std::string> roots;
-  if (const char* t = ::getenv("TMPDIR"); t && *t) {
-    roots.push_back(t);
-  } else {
-    if (const char* x = ::getenv("XDG_RUNTIME_DIR"); x && *x == '/') roots.push_back(x);
-    roots.push_back("/dev/shm");
-  }
-  roots.push_back("/tmp");
-  return roots;
-}
-
-// Where a run's directory may be, for recovery: every root some wf may have used, whatever
-// this one's $TMPDIR (a run killed under cron's environment is often recovered from a shell
-// whose $TMPDIR is set, or the other way round).
-std::vector<std::string> all_run_temp_roots() {
+// Where a run's directory is made: $TMPDIR when set; else $XDG_RUNTIME_DIR and /dev/shm; then
+// /tmp. `every`: all of them whatever $TMPDIR is, for recovery (a run killed under cron's
+// environment is often recovered from a shell whose $TMPDIR is set, or the other way round).
+std::vector<std::string> run_temp_roots(bool every) {
   std::vector<std::string> roots;
   auto add = [&roots](const char* dir) {
-    if (dir && *dir == '/' && std::find(roots.begin(), roots.end(), dir) == roots.end()) roots.push_back(dir);
+    if (dir && *dir && std::find(roots.begin(), roots.end(), dir) == roots.end()) roots.push_back(dir);
   };
-  add(::getenv("TMPDIR"));
-  add(::getenv("XDG_RUNTIME_DIR"));
-  add("/dev/shm");
+  const char* tmpdir = ::getenv("TMPDIR");
+  add(tmpdir);
+  if (every || !tmpdir || !*tmpdir) {
+    if (const char* x = ::getenv("XDG_RUNTIME_DIR"); x && *x == '/') add(x);
+    add("/dev/shm");
+  }
   add("/tmp");
   return roots;
 }
@@ -202,7 +192,7 @@ bool plain_id(const std::string& id) {
 
 std::string make_run_temp_dir(const std::string& run_id) {
   int err = 0;
-  for (const auto& root : run_temp_roots()) {
+  for (const auto& root : run_temp_roots(false)) {
     if (plain_id(run_id)) {
       std::string named = root + "/wf-run-" + run_id;
       if (::mkdir(named.c_str(), 0700) == 0) return named;
@@ -217,7 +207,7 @@ std::string make_run_temp_dir(const std::string& run_id) {
 
 void remove_run_temp_dir(const std::string& run_id) {
   if (!plain_id(run_id)) return;
-  for (const auto& root : all_run_temp_roots()) {
+  for (const auto& root : run_temp_roots(true)) {
     const std::string dir = root + "/wf-run-" + run_id;
     struct stat st;
     // Only a real directory of ours: never follow a link or touch someone else's files.

@@ -336,7 +336,7 @@ void Run::finish_instance(Instance& in) {
 
   JobEvent e{in.rec.display_name, st, seconds_since(in.started),
              in.rec.error_name.empty() ? "" : in.rec.error_name + ": " + in.rec.error_message,
-             jobruns_[in.job]->legs.size() > 1};
+             jobruns_[in.job]->several_legs()};
   job_events_.push_back(e);
   rep_.job_finished(e);
   if (rep_.wants_result_json()) {

@@ -8,6 +8,10 @@
 
 namespace wf {
 
+// Every signal whose action install_signal_handlers() sets (handled, or SIGPIPE ignored); wf
+// changes no other. A child must set these back to the default before it execs.
+inline constexpr int kSignalsWfSets[] = {SIGINT, SIGTERM, SIGCHLD, SIGUSR1, SIGPIPE};
+
 // Installs the SIGINT/SIGTERM/SIGCHLD handlers, ignores SIGPIPE and blocks the three in the
 // calling thread (threads created later inherit that). Call once from main, before any
 // thread or child is started. Calling it again only re-installs the handlers (in case
