@@ -88,7 +88,10 @@ Result<int> close_interrupted_runs(RunStore& store) {
     r.finished_at = now;
     if (auto u = store.update_run(r); !u.ok()) return u.error();
     if (auto c = txn.commit(); !c.ok()) return c.error();
-    remove_run_temp_dir(r.id);  // its scripts and $WF_OUTPUT files (in memory, usually)
+    // Its scripts and $WF_OUTPUT files (in memory, usually). A state file that cannot say
+    // where they are still has them looked for under the usual roots.
+    auto dir = store.run_temp_dir(r.id);
+    remove_run_temp_dir(r.id, dir.ok() ? *dir : std::string());
     ++closed;
   }
   return closed;

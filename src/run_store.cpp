@@ -177,6 +177,11 @@ CREATE TABLE ticks (
 ALTER TABLE stages ADD COLUMN parent_id INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE stages ADD COLUMN label TEXT NOT NULL DEFAULT '';
 )sql"},
+    // Where a run's stage directory is (scripts, $WF_OUTPUT files), so that crash recovery
+    // removes exactly it whatever $TMPDIR the recovering wf has.
+    {4, R"sql(
+ALTER TABLE runs ADD COLUMN temp_dir TEXT NOT NULL DEFAULT '';
+)sql"},
 };
 static_assert(kApplicationId == 1464217649, "migration 1 writes the application id literally");
 
@@ -421,6 +426,7 @@ Result<void> RunStore::Impl::prepare_statements(std::int64_t schema) {
   const std::string job_columns = std::string("run_id, run_attempt, ") + kJobFields;
   std::string stage_fields = kStageFields;
   if (schema < 3) stage_fields = stage_fields.substr(0, stage_fields.find(", parent_id"));
+  this->schema = schema;
   const std::string stage_columns = std::string("job_instance_id, ") + stage_fields;
   struct Cached {
     StmtHandle* slot;
@@ -680,6 +686,31 @@ Result<void> RunStore::update_run_snapshot(const RunRecord& r) {
       .text(":spec_hash", r.spec_hash)
       .json(":params", r.params);
   return d.write(q, "update snapshot of run " + r.id, true);
+}
+
+Result<void> RunStore::set_run_temp_dir(const std::string& run_id, const std::string& dir) {
+  Impl& d = *impl_;
+  if (d.schema < 4) return ok();
+  auto stmt = d.prepare("UPDATE runs SET temp_dir = :dir WHERE id = :id", false);
+  if (!stmt) return stmt.error();
+  Transaction tx(*this);
+  if (auto e = d.blocked()) return *e;
+  Query q(stmt->get());
+  q.text(":id", run_id).text(":dir", dir);
+  if (auto w = d.write(q, "record the stage directory of run " + run_id, true); !w) return w;
+  return tx.commit();
+}
+
+Result<std::string> RunStore::run_temp_dir(const std::string& run_id) {
+  Impl& d = *impl_;
+  if (d.schema < 4) return std::string();
+  auto stmt = d.prepare("SELECT temp_dir FROM runs WHERE id = :id", false);
+  if (!stmt) return stmt.error();
+  Query q(stmt->get());
+  q.text(":id", run_id);
+  auto dirs = d.select<std::string>(q, "read the stage directory of run " + run_id, [](Row& row) { return row.text(); });
+  if (!dirs) return dirs.error();
+  return dirs->empty() ? std::string() : std::move(dirs->front());
 }
 
 Result<bool> RunStore::delete_run(const std::string& id) {

@@ -182,6 +182,7 @@ struct RunStore::Impl {
   StmtHandle release_get, release_insert, release_take, release_set_run, release_finish,
       run_status, audit_insert, audit_update, tick_get, tick_set;
   bool release_ready = false;
+  std::int64_t schema = 0;  // the file's schema version once connected
   bool in_tx = false;
   // The open transaction has not written yet, so its BEGIN IMMEDIATE (which takes the write
   // lock) has not run: it runs before the first write. A loop pass that spawns a stage

@@ -698,6 +698,8 @@ Result<RunOutcome> Run::execute() {
 
   tmp_dir_ = make_run_temp_dir(run_.id);
   if (tmp_dir_.empty()) return Error("cannot create a temporary directory: " + std::string(std::strerror(errno)));
+  // Recorded, so that recovery after a crash finds it whatever $TMPDIR the next wf has.
+  check(store_.set_run_temp_dir(run_.id, tmp_dir_));
 
   rep_.run_started(run_.id, w_.name, run_.run_name);
   // Output goes to the reporter as it comes and to the state file once per loop pass, so

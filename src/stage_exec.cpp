@@ -198,29 +198,50 @@ std::string make_run_temp_dir(const std::string& run_id) {
       if (::mkdir(named.c_str(), 0700) == 0) return named;
     }
     std::string pattern = root + "/wf-run-XXXXXX";
-    if (::mkdtemp(pattern.data())) return pattern;
+    if (::mkdtemp(pattern.data())) {
+      // The name does not say whose it is: a marker does, for crash recovery.
+      if (plain_id(run_id)) {
+        int fd = ::open((pattern + "/.wf-run-" + run_id).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd >= 0) ::close(fd);
+      }
+      return pattern;
+    }
     if (err == 0) err = errno;
   }
   errno = err;
   return {};
 }
 
-void remove_run_temp_dir(const std::string& run_id) {
-  if (!plain_id(run_id)) return;
-  for (const auto& root : run_temp_roots(true)) {
-    const std::string dir = root + "/wf-run-" + run_id;
-    struct stat st;
-    // Only a real directory of ours: never follow a link or touch someone else's files.
-    if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid()) continue;
-    if (DIR* d = ::opendir(dir.c_str())) {
-      while (const dirent* e = ::readdir(d)) {
-        const std::string name = e->d_name;
-        if (name != "." && name != "..") ::unlinkat(::dirfd(d), name.c_str(), 0);
-      }
-      ::closedir(d);
+namespace {
+// Empties and removes `dir` if it is a real directory (not a link) of this user.
+void remove_own_dir(const std::string& dir) {
+  struct stat st;
+  if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid()) return;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (const dirent* e = ::readdir(d)) {
+      const std::string name = e->d_name;
+      if (name != "." && name != "..") ::unlinkat(::dirfd(d), name.c_str(), 0);
     }
-    ::rmdir(dir.c_str());
+    ::closedir(d);
   }
+  ::rmdir(dir.c_str());
+}
+}  // namespace
+
+void remove_run_temp_dir(const std::string& run_id, const std::string& recorded) {
+  if (!plain_id(run_id)) return;
+  const std::string own_name = "wf-run-" + run_id;
+  if (!recorded.empty() && recorded.front() == '/') {
+    // Only a directory that is the run's by its name or its marker: the state file is not
+    // trusted to name any directory to delete.
+    const std::string base = recorded.substr(recorded.find_last_of('/') + 1);
+    struct stat st;
+    if (base == own_name ||
+        (base.rfind("wf-run-", 0) == 0 && ::lstat((recorded + "/." + own_name).c_str(), &st) == 0 &&
+         S_ISREG(st.st_mode)))
+      remove_own_dir(recorded);
+  }
+  for (const auto& root : run_temp_roots(true)) remove_own_dir(root + "/" + own_name);
 }
 
 // The whole file (as an ifstream would read it); nothing when it cannot be opened.

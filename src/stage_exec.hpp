@@ -35,16 +35,18 @@ std::map<std::string, std::string> env_map(const std::vector<std::string>& env);
 std::vector<std::string> last_lines(const std::string& text, std::size_t n);
 
 // The private directory of a run's stage files (scripts, $WF_OUTPUT, call and Python
-// inputs), mode 0700: `<root>/wf-run-<run id>` (or, when that exists, a random name), where
-// the root is $TMPDIR when set; else memory-backed $XDG_RUNTIME_DIR or /dev/shm, where creating
-// and removing a small file per stage costs a fraction of what it costs on a disk file system;
-// else /tmp. Empty (errno set) when none can be made.
+// inputs), mode 0700: `<root>/wf-run-<run id>` (or, when that exists, a random
+// `wf-run-XXXXXX` holding a marker file `.wf-run-<run id>`), where the root is $TMPDIR when
+// set; else memory-backed $XDG_RUNTIME_DIR or /dev/shm, where creating and removing a small
+// file per stage costs a fraction of what it costs on a disk file system; else /tmp. Empty
+// (errno set) when none can be made. The run records it (RunStore::set_run_temp_dir).
 std::string make_run_temp_dir(const std::string& run_id);
 // Removes what a wf that died while running `run_id` left in its directory, if it is ours:
-// `wf-run-<run id>` under $TMPDIR, $XDG_RUNTIME_DIR, /dev/shm and /tmp, whichever this wf's
-// own $TMPDIR is (not a directory under another $TMPDIR, nor a random name used because
-// `wf-run-<run id>` was taken).
-void remove_run_temp_dir(const std::string& run_id);
+// `recorded` (the directory the run recorded, if any) when it is a `wf-run-*` directory of
+// this user that belongs to the run (its name or marker says so), and `wf-run-<run id>` under
+// $TMPDIR, $XDG_RUNTIME_DIR, /dev/shm and /tmp, whatever this wf's own $TMPDIR is (for runs
+// recorded before the state file kept the directory).
+void remove_run_temp_dir(const std::string& run_id, const std::string& recorded = {});
 
 // The whole file; nothing when it cannot be opened.
 std::optional<std::string> read_file(const std::string& path);

@@ -188,6 +188,10 @@ class RunStore {
   // Replaces the snapshot a rerun works from: file_path, spec_text, spec_hash, params
   // (`wf rerun -p`, `--use-current-spec`).
   Result<void> update_run_snapshot(const RunRecord& r);
+  // The run's stage directory (schema version 4; a no-op / "" on an older file), recorded
+  // when the run makes it and read by crash recovery.
+  Result<void> set_run_temp_dir(const std::string& run_id, const std::string& dir);
+  Result<std::string> run_temp_dir(const std::string& run_id);
   // Deletes a run with its attempts, job instances, stages and logs; false if no such run.
   Result<bool> delete_run(const std::string& id);
   Result<std::int64_t> insert_job_instance(const JobInstanceRecord& j);

@@ -424,6 +424,27 @@ else
   fail_test "tmpdir: the stage did not start"
 fi
 
+# --- ... and one made under a $TMPDIR the recovering wf does not have (the run recorded it) ----
+mkdir -p own-tmp
+rm -f tmpdir.path
+TMPDIR="$TEST_TMP/own-tmp" "$WF_BIN" run tmpdir.yml > run-own-tmp.out 2>&1 &
+wfpid=$!
+if wait_until '[ -s tmpdir.path ]' 20; then
+  tid=$(last_run_id)
+  kill -KILL "$wfpid"; { wait "$wfpid"; } 2>/dev/null
+  tdir=$(dirname "$(cat tmpdir.path)")
+  expect_eq "$tdir" "$TEST_TMP/own-tmp/wf-run-$tid" "own tmpdir: the run's directory is under its \$TMPDIR"
+  expect_eq "$(sql "SELECT temp_dir FROM runs WHERE id = '$tid'")" "$tdir" "own tmpdir: the run recorded it"
+  TMPDIR= wf runs
+  expect_rc 0 "own tmpdir: wf runs without \$TMPDIR recovers the run"
+  expect_eq "$(sql "SELECT status || '|' || error_name FROM runs WHERE id = '$tid'")" "CANCEL|Interrupted" \
+    "own tmpdir: run interrupted"
+  [ ! -e "$tdir" ] && pass_test || fail_test "own tmpdir: recovery without \$TMPDIR removes $tdir"
+else
+  kill -KILL "$wfpid" 2>/dev/null
+  fail_test "own tmpdir: the stage did not start"
+fi
+
 echo "test_crash.sh: $(( $(now_ms) - start_ms )) ms" >&2
 
 finish

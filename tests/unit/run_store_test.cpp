@@ -184,7 +184,7 @@ TEST_CASE("run store: open creates the directories and a WAL database") {
   std::string dir = tmp / "a/b/state";
   auto store = open_store(dir);
   CHECK(store->path() == dir + "/wf.db");
-  CHECK(RunStore::schema_version() == 3);
+  CHECK(RunStore::schema_version() == 4);
   CHECK(fs::is_regular_file(dir + "/wf.db"));
   struct stat st {};
   REQUIRE(::stat(dir.c_str(), &st) == 0);
@@ -655,7 +655,7 @@ TEST_CASE("run store: a newer schema or a foreign database is refused") {
     auto store = RunStore::open(tmp.path());
     REQUIRE_FALSE(store.ok());
     CHECK(store.error().message ==
-          "state file " + db + " has schema version 99; this wf understands up to 3; upgrade wf");
+          "state file " + db + " has schema version 99; this wf understands up to 4; upgrade wf");
     CHECK(read_bytes(db) == before);
   }
   SUBCASE("another application's database") {
@@ -947,17 +947,18 @@ TEST_CASE("run store: a version 1 file is migrated to the current version in pla
     REQUIRE(store->insert_audit(sample_audit("build", 60000)).ok());
     REQUIRE(store->set_last_tick("build", 60000).ok());
   }
-  CHECK(header_version(db) == 3);
+  CHECK(header_version(db) == 4);
   {
     // Never migrated backwards; reopening finds everything.
     auto again = RunStore::open_at_version(tmp.path(), 1);
     REQUIRE(again.ok());
     CHECK((*again)->list_audit({}).value().size() == 1);
   }
-  CHECK(header_version(db) == 3);
+  CHECK(header_version(db) == 4);
   auto store = open_store(tmp.path());
   CHECK(store->last_tick("build").value() == std::optional<wf::TimeMs>(60000));
-  CHECK_FALSE(RunStore::open_at_version(tmp.path(), 4).ok());
+  CHECK(store->run_temp_dir("from-v1").value() == "");  // migrated rows: none recorded
+  CHECK_FALSE(RunStore::open_at_version(tmp.path(), 5).ok());
   CHECK_FALSE(RunStore::open_at_version(tmp.path(), 0).ok());
 }
 
@@ -1251,4 +1252,25 @@ TEST_CASE("run store: checkpoint commits inside a transaction and goes on in a n
   }
   CHECK(reader->find_run("r-1").ok());
   CHECK_FALSE(reader->find_run("r-2").ok());
+}
+
+TEST_CASE("run store: a run's stage directory is recorded (version 4) and ignored on older files") {
+  TempDir tmp;
+  {
+    auto old = RunStore::open_at_version(tmp.path(), 3);
+    REQUIRE_MESSAGE(old.ok(), old.error().message);
+    REQUIRE((*old)->insert_run(sample_run("r3")).ok());
+    CHECK((*old)->set_run_temp_dir("r3", "/dev/shm/wf-run-r3").ok());  // nowhere to keep it
+    CHECK((*old)->run_temp_dir("r3").value() == "");
+  }
+  auto store = open_store(tmp.path());
+  CHECK(store->run_temp_dir("r3").value() == "");
+  REQUIRE(store->set_run_temp_dir("r3", "/dev/shm/wf-run-r3").ok());
+  CHECK(store->run_temp_dir("r3").value() == "/dev/shm/wf-run-r3");
+  CHECK(store->run_temp_dir("no-such-run").value() == "");
+  auto missing = store->set_run_temp_dir("no-such-run", "/tmp/x");
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.error().message.find("no such record") != std::string::npos);
+  // The rest of the run row is untouched.
+  check_same(store->find_run("r3").value(), sample_run("r3"));
 }
