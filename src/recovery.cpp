@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "stage_exec.hpp"
 
@@ -20,19 +21,30 @@ bool run_process_alive(const RunRecord& r) {
 
 namespace {
 
-// "pid:<pid>:<start ticks>" as recorded for a local stage process.
-void kill_leftover_group(const std::string& external_id) {
+// A local stage process's group, from "pid:<pid>:<start ticks>" as recorded; 0 if the
+// record names no group of ours any more.
+pid_t leftover_group(const std::string& external_id) {
   int pid = 0;
   long long start = 0;
-  if (std::sscanf(external_id.c_str(), "pid:%d:%lld", &pid, &start) != 2 || pid <= 1) return;
+  if (std::sscanf(external_id.c_str(), "pid:%d:%lld", &pid, &start) != 2 || pid <= 1) return 0;
   // The group outlives its leader while members (background children) remain, and its id
   // cannot be reused until they are gone. A live process with that pid but another start
   // time means the pid was reused for a new group: leave that alone.
   std::int64_t now = process_start_ticks(pid);
-  if (now != 0 && now != start) return;
-  if (::kill(-pid, SIGTERM) != 0) return;  // no such group: nothing left
-  for (int i = 0; i < 20 && ::kill(-pid, 0) == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(25));
-  ::kill(-pid, SIGKILL);
+  if (now != 0 && now != start) return 0;
+  return pid;
+}
+
+// SIGKILLs what SIGTERM left of the groups after a grace of up to 500 ms; runs after the
+// closing commit, so that no other wf waits on the state file meanwhile.
+void finish_off_groups(const std::vector<pid_t>& groups) {
+  for (int i = 0; i < 20; ++i) {
+    bool any = false;
+    for (pid_t g : groups) any = any || ::kill(-g, 0) == 0;
+    if (!any) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  for (pid_t g : groups) ::kill(-g, SIGKILL);
 }
 
 TimeMs now_millis() {
@@ -50,13 +62,22 @@ Result<int> close_interrupted_runs(RunStore& store) {
   if (!runs.ok()) return runs.error();
   std::string host = this_host();
   int closed = 0;
-  for (auto r : *runs) {
-    if (!r.host.empty() && r.host != host) continue;  // another machine's run: not ours to judge
-    if (run_process_alive(r)) continue;
+  for (const auto& listed : *runs) {
+    if (!listed.host.empty() && listed.host != host) continue;  // another machine's run: not ours to judge
+    if (run_process_alive(listed)) continue;
+    // Judge again under the write lock: between the list and now the run may have finished,
+    // or a rerun may have taken it up; its record must not be overwritten with a stale copy.
+    RunStore::Transaction txn(store);
+    auto locked = store.lock_run(listed.id);
+    if (!locked.ok()) return locked.error();
+    if (!*locked) continue;
+    RunRecord r = std::move(**locked);
+    if (r.status != Status::Wait || run_process_alive(r)) continue;  // the transaction rolls back
+    if (!r.host.empty() && r.host != host) continue;
     auto instances = store.job_instances(r.id, r.attempt);
     if (!instances.ok()) return instances.error();
-    RunStore::Transaction txn(store);
     TimeMs now = now_millis();
+    std::vector<pid_t> groups;
     for (auto ji : *instances) {
       auto stages = store.stages(ji.id);
       if (!stages.ok()) return stages.error();
@@ -69,8 +90,8 @@ Result<int> close_interrupted_runs(RunStore& store) {
           // Not ours to stop: the Slurm job runs on and a rerun collects its result.
           std::string job = s.external_id.substr(6, s.external_id.find(':', 6) - 6);
           s.error_message += "; its Slurm job " + job + " was left to finish ('wf rerun " + r.id + "' collects it)";
-        } else if (!s.external_id.empty()) {
-          kill_leftover_group(s.external_id);
+        } else if (pid_t g = leftover_group(s.external_id); g > 0 && ::kill(-g, SIGTERM) == 0) {
+          groups.push_back(g);  // a group that is gone already has nothing to wait for
         }
         s.finished_at = now;
         if (auto u = store.update_stage(s); !u.ok()) return u.error();
@@ -88,6 +109,7 @@ Result<int> close_interrupted_runs(RunStore& store) {
     r.finished_at = now;
     if (auto u = store.update_run(r); !u.ok()) return u.error();
     if (auto c = txn.commit(); !c.ok()) return c.error();
+    finish_off_groups(groups);
     // Its scripts and $WF_OUTPUT files (in memory, usually). A state file that cannot say
     // where they are still has them looked for under the usual roots.
     auto dir = store.run_temp_dir(r.id);

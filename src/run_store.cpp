@@ -713,6 +713,20 @@ Result<std::string> RunStore::run_temp_dir(const std::string& run_id) {
   return dirs->empty() ? std::string() : std::move(dirs->front());
 }
 
+Result<std::optional<RunRecord>> RunStore::lock_run(const std::string& id) {
+  Impl& d = *impl_;
+  if (!d.in_tx) return Error("lock_run needs an open transaction");
+  if (auto e = d.blocked()) return *e;
+  auto stmt = d.prepare((std::string("SELECT ") + kRunColumns + " FROM runs WHERE id = :id").c_str(), false);
+  if (!stmt) return stmt.error();
+  Query q(stmt->get());
+  q.text(":id", id);
+  auto runs = d.select<RunRecord>(q, "read run " + id, read_run);
+  if (!runs) return runs.error();
+  if (runs->empty()) return std::optional<RunRecord>();
+  return std::optional<RunRecord>(std::move(runs->front()));
+}
+
 Result<bool> RunStore::delete_run(const std::string& id) {
   Impl& d = *impl_;
   if (auto e = d.blocked()) return *e;

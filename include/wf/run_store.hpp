@@ -192,6 +192,10 @@ class RunStore {
   // when the run makes it and read by crash recovery.
   Result<void> set_run_temp_dir(const std::string& run_id, const std::string& dir);
   Result<std::string> run_temp_dir(const std::string& run_id);
+  // Inside a Transaction: takes the write lock (BEGIN IMMEDIATE) and reads run `id` afresh,
+  // so that a decision made on it (crash recovery closing it) cannot race the run's own
+  // writes. nullopt: no such run (any more).
+  Result<std::optional<RunRecord>> lock_run(const std::string& id);
   // Deletes a run with its attempts, job instances, stages and logs; false if no such run.
   Result<bool> delete_run(const std::string& id);
   Result<std::int64_t> insert_job_instance(const JobInstanceRecord& j);

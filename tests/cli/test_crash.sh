@@ -445,6 +445,29 @@ else
   fail_test "own tmpdir: the stage did not start"
 fi
 
+# --- recovery racing runs that finish: a run that ends while another wf looks for interrupted
+# runs keeps its result (recovery judges a run again under the write lock before closing it).
+# Two loops of 150 short runs and a loop of `wf runs`: before the fix 1-4 of 300 runs were
+# overwritten as CANCEL/Interrupted.
+cat > quick.yml <<'EOF'
+quick:
+  type: Workflow
+  jobs:
+    a:
+      stages:
+        - name: s
+          bash: "true"
+EOF
+export WF_STATE_DIR="$TEST_TMP/race-state"
+( for _ in $(seq 150); do "$WF_BIN" run quick.yml >/dev/null 2>&1; done ) &
+loop1=$!
+( for _ in $(seq 150); do "$WF_BIN" run quick.yml >/dev/null 2>&1; done ) &
+loop2=$!
+while kill -0 "$loop1" 2>/dev/null || kill -0 "$loop2" 2>/dev/null; do "$WF_BIN" runs >/dev/null 2>&1; done
+wait "$loop1" "$loop2"
+expect_eq "$(sql "SELECT status || ':' || count(*) FROM runs GROUP BY status")" "SUCCESS:300" \
+  "race: runs finishing while recovery looks keep their result"
+
 echo "test_crash.sh: $(( $(now_ms) - start_ms )) ms" >&2
 
 finish
