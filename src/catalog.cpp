@@ -141,7 +141,8 @@ std::vector<std::string> workflow_files_in(const std::string& dir) {
       if (is_dir) it.disable_recursion_pending();
       continue;
     }
-    if (!is_dir && is_yaml(p)) out.push_back(p.string());
+    // Only regular files: a FIFO or device named *.yml would hang or flood the reader.
+    if (!is_dir && is_yaml(p) && it->is_regular_file(ec)) out.push_back(p.string());
   }
   std::sort(out.begin(), out.end());
   return out;

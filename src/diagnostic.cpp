@@ -103,8 +103,24 @@ std::string DiagnosticList::format(const Diagnostic& d, bool color) const {
     if (const std::string* text = source(d.pos.file)) {
       std::string line = source_line(*text, d.pos.line);
       if (!line.empty()) {
+        // A long line (minified JSON, a generated file) is shown as a window around the column.
+        constexpr std::size_t kWidth = 120;
+        std::size_t col = static_cast<std::size_t>(std::max(1, d.pos.col));
+        if (line.size() > kWidth) {
+          std::size_t from = col > kWidth / 2 ? col - 1 - kWidth / 2 : 0;
+          std::size_t to = std::min(line.size(), from + kWidth);
+          auto utf8_start = [&](std::size_t i) {  // not inside a multi-byte character
+            while (i > 0 && i < line.size() && (static_cast<unsigned char>(line[i]) & 0xC0) == 0x80) --i;
+            return i;
+          };
+          from = utf8_start(from);
+          to = utf8_start(to);
+          std::string head = from > 0 ? "..." : "";
+          line = head + line.substr(from, to - from) + (to < line.size() ? "..." : "");
+          col = col - from + head.size();
+        }
         std::string caret;
-        for (int i = 1; i < d.pos.col && i <= static_cast<int>(line.size()); ++i)
+        for (std::size_t i = 1; i < col && i <= line.size(); ++i)
           caret += line[i - 1] == '\t' ? '\t' : ' ';
         out += "  " + line + "\n  " + caret + (color ? "\033[1;32m^\033[0m" : "^") + "\n";
       }

@@ -2,6 +2,7 @@
 // entry is compiled once into "which values of which dimension it accepts", so walking the
 // product is cheap and only the legs that are kept become JSON objects.
 #include "wf/matrix.hpp"
+#include "wf/workflow.hpp"
 
 #include <algorithm>
 #include <limits>
@@ -95,7 +96,7 @@ Error too_many(const std::string& count, std::size_t max_legs) {
                "; raise it with --max-legs");
 }
 
-std::string value_text(const Json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
+std::string value_text(const Json& v) { return v.is_string() ? v.get<std::string>() : json_text(v); }
 
 }  // namespace
 

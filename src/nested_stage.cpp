@@ -12,7 +12,7 @@ namespace wf {
 namespace {
 
 // The text of a value as `${{ }}` would print it (strings without quotes).
-std::string value_text(const Json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
+std::string value_text(const Json& v) { return v.is_string() ? v.get<std::string>() : json_text(v); }
 
 // `case:` entries match when the values are equal, or their texts are (so 1 matches "1").
 bool case_matches(const Json& entry, const Json& value) {
@@ -76,7 +76,7 @@ bool Run::begin_nested(Frame& f, const Stage& s, const std::function<const Json&
           if (parsed.is_array()) items = parsed;
         }
       } else {
-        auto r = render_json(s.foreach_items, s.foreach_items.dump().find("${{") == std::string::npos ? Json::object() : vars());
+        auto r = render_json(s.foreach_items, json_text(s.foreach_items).find("${{") == std::string::npos ? Json::object() : vars());
         if (!r.ok()) return fail(r.error());
         items = *r;
       }
@@ -108,7 +108,7 @@ bool Run::begin_nested(Frame& f, const Stage& s, const std::function<const Json&
       break;
     }
     case StageKind::Until: {
-      auto item = render_json(s.until_item, s.until_item.dump().find("${{") == std::string::npos ? Json::object() : vars());
+      auto item = render_json(s.until_item, json_text(s.until_item).find("${{") == std::string::npos ? Json::object() : vars());
       if (!item.ok()) return fail(item.error());
       n.item = *item;
       if (s.max_loop) {

@@ -41,7 +41,7 @@ Result<double> to_seconds(const Json& v, const std::string& what) {
     } catch (...) {
     }
   }
-  return Error(what + " must be a number of seconds, got " + v.dump(), "StageError");
+  return Error(what + " must be a number of seconds, got " + json_text(v), "StageError");
 }
 
 double RetryPolicy::delay_before(int n) const {
@@ -69,7 +69,7 @@ Result<RetryPolicy> parse_retry(const Json& v) {
   if (v.is_null()) return p;
   if (!v.is_object()) {
     auto n = count_of(v);
-    if (!n) return Error("retry must be a whole number >= 0, got " + v.dump(), "StageError");
+    if (!n) return Error("retry must be a whole number >= 0, got " + json_text(v), "StageError");
     p.count = *n;
     return p;
   }
@@ -78,7 +78,7 @@ Result<RetryPolicy> parse_retry(const Json& v) {
     std::replace(k.begin(), k.end(), '_', '-');
     if (k == "count") {
       auto n = count_of(it.value());
-      if (!n) return Error("retry.count must be a whole number >= 0, got " + it.value().dump(), "StageError");
+      if (!n) return Error("retry.count must be a whole number >= 0, got " + json_text(it.value()), "StageError");
       p.count = *n;
     } else if (k == "delay" || k == "max-delay") {
       auto s = to_seconds(it.value(), "retry." + k);
@@ -87,7 +87,7 @@ Result<RetryPolicy> parse_retry(const Json& v) {
     } else if (k == "backoff") {
       std::string b = it.value().is_string() ? it.value().get<std::string>() : "";
       if (b != "fixed" && b != "exponential")
-        return Error("retry.backoff must be 'fixed' or 'exponential', got " + it.value().dump(), "StageError");
+        return Error("retry.backoff must be 'fixed' or 'exponential', got " + json_text(it.value()), "StageError");
       p.exponential = b == "exponential";
     } else {
       return Error("unknown key '" + it.key() + "' in retry (count, delay, backoff, max-delay)", "StageError");
@@ -411,17 +411,17 @@ Result<void> Run::expand_legs(int job, JobRun& jr) {
     else if (k == "max-parallel") {
       auto n = to_seconds(it.value(), "strategy.max-parallel");
       if (!n.ok() || *n < 0 || std::floor(*n) != *n)
-        return Error("strategy.max-parallel must be a whole number >= 0, got " + it.value().dump(), "StageError");
+        return Error("strategy.max-parallel must be a whole number >= 0, got " + json_text(it.value()), "StageError");
       jr.max_parallel = static_cast<int>(*n);
     } else if (k == "fail-fast") {
       if (!it.value().is_boolean() && !it.value().is_null())
-        return Error("strategy.fail-fast must be true or false, got " + it.value().dump(), "StageError");
+        return Error("strategy.fail-fast must be true or false, got " + json_text(it.value()), "StageError");
       jr.fail_fast = it.value().is_boolean() && it.value().get<bool>();
     }
   }
   if (matrix.is_null()) matrix = Json::object();
   if (!matrix.is_object())
-    return Error("the matrix of job '" + j.name + "' must be a map of keys to lists, got " + matrix.dump(), "StageError");
+    return Error("the matrix of job '" + j.name + "' must be a map of keys to lists, got " + json_text(matrix), "StageError");
   auto parts = split_matrix(matrix, j.matrix_keys, include.is_null() ? Json::array() : include,
                             exclude.is_null() ? Json::array() : exclude);
   if (!parts.ok()) return Error(parts.error().message, "StageError");
@@ -883,7 +883,7 @@ Result<RunOutcome> Run::execute() {
                    {"jobs", std::move(result_jobs_)}};
     if (!run_.run_name.empty()) result["run_name"] = run_.run_name;
     if (!run_.error_name.empty()) result["errors"] = {{"name", run_.error_name}, {"message", run_.error_message}};
-    sum.result_json = result.dump();
+    sum.result_json = json_text(result);
   }
   rep_.run_finished(sum);
   if (!saved.ok()) return saved.error();

@@ -56,7 +56,7 @@ Result<std::vector<std::string>> sbatch_options(const Json& runs_on) {
       Json list = v->is_string() ? Json::array({*v}) : *v;
       if (!list.is_array()) return Error("runs-on.with.extra-args must be a list of sbatch arguments");
       for (const auto& a : list) {
-        if (!a.is_string()) return Error("runs-on.with.extra-args must be a list of strings, got " + a.dump());
+        if (!a.is_string()) return Error("runs-on.with.extra-args must be a list of strings, got " + json_text(a));
         extra.push_back(a.get<std::string>());
       }
       continue;

@@ -684,7 +684,7 @@ bool Run::start_process(Frame& f, const Stage& s, const std::function<const Json
   if (s.kind == StageKind::Call) {
     auto target = resolve_call(*script, merged_env(env));
     if (!target.ok()) return failed(target.error());
-    auto with = render_json(s.with, s.with.dump().find("${{") == std::string::npos ? Json::object() : vars());
+    auto with = render_json(s.with, json_text(s.with).find("${{") == std::string::npos ? Json::object() : vars());
     if (!with.ok()) return failed(with.error());
     stdin_path = base + ".with";
     if (!write_file(stdin_path, with->dump(-1, ' ', false, Json::error_handler_t::replace)))

@@ -42,7 +42,7 @@ bool Run::start_trigger(Frame& f, const Stage& s, const std::function<const Json
     for (const auto& c : chain) path += c + " -> ";
     return failed(Error("trigger cycle: " + path + *name, "TriggerError"));
   }
-  auto params = render_json(s.trigger_params, s.trigger_params.dump().find("${{") == std::string::npos ? Json::object() : vars());
+  auto params = render_json(s.trigger_params, json_text(s.trigger_params).find("${{") == std::string::npos ? Json::object() : vars());
   if (!params.ok()) return failed(params.error());
 
   // The child of an earlier attempt of this stage (wf rerun): rerun it, so that only its

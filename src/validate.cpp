@@ -179,7 +179,7 @@ class Validator {
           msg += hint.empty() ? " (slurm accepts: partition, time, cpus-per-task, mem, account, qos, extra-args)"
                               : "; did you mean '" + hint + "'?";
           diags_.error(j.pos, msg);
-        } else if (it.value().dump().find("${{") != std::string::npos) {
+        } else if (json_text(it.value()).find("${{") != std::string::npos) {
           diags_.error(j.pos, "job '" + j.name + "': runs-on.with." + key + " cannot use expressions");
         }
       }

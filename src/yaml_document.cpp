@@ -92,9 +92,10 @@ std::optional<Document> parse_document(const std::string& text, ParseError& erro
   struct Frame {
     NodeData* node;
     std::optional<Node> key;  // a map's key waiting for its value
+    std::size_t expanded = 1;  // nodes so far, aliases expanded
   };
   std::vector<Frame> open;
-  std::unordered_map<std::string, Node> anchors;
+  std::unordered_map<std::string, NodeData*> anchors;
   bool have_root = false;
   auto attach = [&](Node n) {
     if (open.empty()) {
@@ -112,8 +113,17 @@ std::optional<Document> parse_document(const std::string& text, ParseError& erro
       f.key.reset();
     }
   };
-  auto anchor = [&](const yaml_char_t* name, Node n) {
-    if (name) anchors[text_of(name)] = n;
+  auto anchor = [&](const yaml_char_t* name, NodeData& d) {
+    if (name) anchors[text_of(name)] = &d;
+  };
+  // Counts a finished node into its parent's size; false past the limit.
+  auto count = [&](std::size_t n, SourceMark mark) {
+    if (open.empty()) return true;
+    std::size_t& total = open.back().expanded;
+    total += n;
+    if (total <= kMaxYamlExpandedNodes) return true;
+    error = {mark, "with its aliases expanded the document holds more than " + std::to_string(kMaxYamlExpandedNodes) + " values", true};
+    return false;
   };
   Event ev;
   for (;;) {
@@ -133,32 +143,51 @@ std::optional<Document> parse_document(const std::string& text, ParseError& erro
           d.tag = s.tag ? text_of(s.tag) : plain ? "?" : "!";
           d.scalar = std::move(value);
         }
-        anchor(s.anchor, Node(&d));
+        anchor(s.anchor, d);
         attach(Node(&d));
+        if (!count(1, d.mark)) return std::nullopt;
         break;
       }
       case YAML_SEQUENCE_START_EVENT:
       case YAML_MAPPING_START_EVENT: {
         const bool seq = ev->type == YAML_SEQUENCE_START_EVENT;
+        if (open.size() >= static_cast<std::size_t>(kMaxYamlDepth)) {
+          error = {mark_of(ev->start_mark), "nested deeper than " + std::to_string(kMaxYamlDepth) + " levels", true};
+          return std::nullopt;
+        }
         NodeData& d = doc.add(seq ? NodeType::Sequence : NodeType::Map, mark_of(ev->start_mark));
         const yaml_char_t* tag = seq ? ev->data.sequence_start.tag : ev->data.mapping_start.tag;
         d.tag = tag ? text_of(tag) : "?";
-        anchor(seq ? ev->data.sequence_start.anchor : ev->data.mapping_start.anchor, Node(&d));
+        anchor(seq ? ev->data.sequence_start.anchor : ev->data.mapping_start.anchor, d);
         attach(Node(&d));
         open.push_back({&d, std::nullopt});
         break;
       }
       case YAML_SEQUENCE_END_EVENT:
-      case YAML_MAPPING_END_EVENT:
-        if (!open.empty()) open.pop_back();
+      case YAML_MAPPING_END_EVENT: {
+        if (open.empty()) break;
+        Frame done = open.back();
+        open.pop_back();
+        done.node->expanded = done.expanded;
+        if (!count(done.expanded, done.node->mark)) return std::nullopt;
         break;
+      }
       case YAML_ALIAS_EVENT: {
         auto it = anchors.find(text_of(ev->data.alias.anchor));
         if (it == anchors.end()) {
           error = {mark_of(ev->start_mark), "the referenced anchor is not defined"};
           return std::nullopt;
         }
-        attach(it->second);
+        for (const Frame& f : open) {
+          if (f.node == it->second) {
+            error = {mark_of(ev->start_mark),
+                     "alias *" + text_of(ev->data.alias.anchor) + " is inside the node it refers to (a structure that contains itself)",
+                     true};
+            return std::nullopt;
+          }
+        }
+        attach(Node(it->second));
+        if (!count(it->second->expanded, mark_of(ev->start_mark))) return std::nullopt;
         break;
       }
       case YAML_DOCUMENT_END_EVENT:

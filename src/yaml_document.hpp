@@ -74,12 +74,20 @@ struct NodeData {
   std::string scalar;
   SourceMark mark;
   std::vector<Item> items;
+  std::size_t expanded = 1;  // nodes in this one with aliases expanded (set when it closes)
 };
 
 struct ParseError {
   SourceMark mark;
   std::string message;
+  // A limit of wf's own, not a syntax error: no other parser should be tried.
+  bool limit = false;
 };
+
+// What a document may hold: nesting depth, and nodes counted with every alias expanded (a
+// few lines of aliases can otherwise stand for billions of nodes).
+inline constexpr int kMaxYamlDepth = 256;
+inline constexpr std::size_t kMaxYamlExpandedNodes = 1'000'000;
 
 // The nodes of one parsed document; an empty stream gives an undefined root.
 class Document {
@@ -101,7 +109,8 @@ class Document {
 };
 
 // Parses the first document of `text` with libyaml. On a syntax error returns nullopt and
-// sets `error` to libyaml's position and message.
+// sets `error` to libyaml's position and message; also on a document past the limits above,
+// or an alias inside the node it names (a structure that contains itself).
 std::optional<Document> parse_document(const std::string& text, ParseError& error);
 
 }  // namespace wf::ydoc

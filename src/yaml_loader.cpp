@@ -2,9 +2,14 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <cmath>
 #include <fstream>
@@ -94,6 +99,25 @@ bool is_float_text(std::string_view s) {
   return i == s.size();
 }
 
+// A number that no JSON number holds (past the range of a double); thrown by scalar_to_json
+// and reported at its position by whoever started the loading.
+struct NumberOutOfRange {
+  ydoc::SourceMark mark;
+  std::string text;
+};
+std::string out_of_range_message(const NumberOutOfRange& e) {
+  std::string shown = e.text.size() > 40 ? e.text.substr(0, 37) + "..." : e.text;
+  return "number " + shown + " is out of range (wf numbers are 64-bit integers or doubles; quote it to keep it as text)";
+}
+
+double to_double(const ydoc::Node& n, const std::string& s) {
+  errno = 0;
+  double v = std::strtod(s.c_str(), nullptr);
+  // Too small to hold is a zero (or a denormal); too large is an error, not infinity.
+  if (errno == ERANGE && std::isinf(v)) throw NumberOutOfRange{n.Mark(), s};
+  return v;
+}
+
 Json scalar_to_json(const ydoc::Node& n) {
   const std::string& s = n.Scalar();
   const std::string& tag = n.Tag();
@@ -107,8 +131,8 @@ Json scalar_to_json(const ydoc::Node& n) {
   if (is_int_text(s)) {
     try {
       return std::stoll(s);
-    } catch (...) {
-      return std::stod(s);
+    } catch (const std::out_of_range&) {
+      return to_double(n, s);  // past 64 bits: a double, as in JSON
     }
   }
   if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'o')) {
@@ -124,7 +148,7 @@ Json scalar_to_json(const ydoc::Node& n) {
       }
     }
   }
-  if (is_float_text(s)) return std::stod(s);
+  if (is_float_text(s)) return to_double(n, s);
   if (s == ".inf" || s == ".Inf" || s == ".INF" || s == "+.inf") return "inf";
   return s;
 }
@@ -136,21 +160,27 @@ struct YamlError {
   std::string message;
 };
 
-// A copy of a yaml-cpp tree.
-ydoc::Node copy_tree(const YAML::Node& n, ydoc::Document& doc) {
+// A copy of a yaml-cpp tree; throws DeepTree past kMaxYamlDepth (also where an alias
+// makes the tree contain itself).
+struct DeepTree {
+  YAML::Mark mark;
+};
+ydoc::Node copy_tree(const YAML::Node& n, ydoc::Document& doc, int depth = 0) {
   ydoc::NodeType type = n.IsMap()        ? ydoc::NodeType::Map
                         : n.IsSequence() ? ydoc::NodeType::Sequence
                         : n.IsScalar()   ? ydoc::NodeType::Scalar
                         : n.IsNull()     ? ydoc::NodeType::Null
                                          : ydoc::NodeType::Undefined;
   if (type == ydoc::NodeType::Undefined) return ydoc::Node();
+  if (depth > ydoc::kMaxYamlDepth) throw DeepTree{n.Mark()};
   ydoc::NodeData& d = doc.add(type, {n.Mark().line, n.Mark().column});
   d.tag = n.Tag();
   if (type == ydoc::NodeType::Scalar) d.scalar = n.Scalar();
   if (type == ydoc::NodeType::Map)
-    for (auto it = n.begin(); it != n.end(); ++it) d.items.emplace_back(copy_tree(it->first, doc), copy_tree(it->second, doc));
+    for (auto it = n.begin(); it != n.end(); ++it)
+      d.items.emplace_back(copy_tree(it->first, doc, depth + 1), copy_tree(it->second, doc, depth + 1));
   if (type == ydoc::NodeType::Sequence)
-    for (const auto& e : n) d.items.emplace_back(copy_tree(e, doc));
+    for (const auto& e : n) d.items.emplace_back(copy_tree(e, doc, depth + 1));
   return ydoc::Node(&d);
 }
 
@@ -160,6 +190,10 @@ ydoc::Node copy_tree(const YAML::Node& n, ydoc::Document& doc) {
 std::optional<ydoc::Document> read_yaml(const std::string& text, YamlError& error) {
   ydoc::ParseError parse_error;
   if (auto doc = ydoc::parse_document(text, parse_error)) return doc;
+  if (parse_error.limit) {
+    error = {parse_error.mark.line, parse_error.mark.column, parse_error.message};
+    return std::nullopt;
+  }
   try {
     YAML::Node root = YAML::Load(text);
     ydoc::Document doc;
@@ -167,6 +201,10 @@ std::optional<ydoc::Document> read_yaml(const std::string& text, YamlError& erro
     return doc;
   } catch (const YAML::Exception& e) {
     error = {e.mark.line, e.mark.column, e.msg};
+    return std::nullopt;
+  } catch (const DeepTree& e) {
+    error = {e.mark.line, e.mark.column,
+             "nested deeper than " + std::to_string(ydoc::kMaxYamlDepth) + " levels (or an alias inside the node it refers to)"};
     return std::nullopt;
   }
 }
@@ -697,7 +735,7 @@ class Loader {
     if (!present(n)) return std::nullopt;
     if (n.IsMap()) {
       // The long form is part of the retry issue; keep it as JSON text.
-      return Text{to_json(n).dump(), pos(n)};
+      return Text{json_text(to_json(n)), pos(n)};
     }
     return text(n, "retry");
   }
@@ -918,21 +956,52 @@ WorkflowFile load_workflow_text(const std::string& path, std::string text, Diagn
   f.text = std::move(text);
   diags.add_source(path, f.text);
   Loader loader(path, f.text, diags);
-  f.workflows = loader.load();
+  try {
+    f.workflows = loader.load();
+  } catch (const NumberOutOfRange& e) {
+    diags.error(SourcePos{path, e.mark.line + 1, e.mark.column + 1}, out_of_range_message(e));
+    f.workflows.clear();
+  }
   return f;
 }
 
+Result<std::string> read_input_file(const std::string& path, const std::string& what) {
+  auto fail = [&](const std::string& why) { return Error("cannot read " + (what.empty() ? path : what) + ": " + why); };
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fail(std::strerror(errno));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return fail(std::strerror(errno));
+  if (S_ISDIR(st.st_mode)) return fail("it is a directory");
+  std::string text;
+  if (S_ISREG(st.st_mode)) {
+    if (static_cast<std::uint64_t>(st.st_size) > kMaxInputBytes) return fail("it is larger than 64 MiB");
+    text.reserve(static_cast<std::size_t>(st.st_size));
+  }
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fail(std::strerror(errno));
+    if (n == 0) break;
+    if (text.size() + static_cast<std::size_t>(n) > kMaxInputBytes) return fail("it is larger than 64 MiB");
+    text.append(buf, static_cast<std::size_t>(n));
+  }
+  return text;
+}
+
 WorkflowFile load_workflow_file(const std::string& path, DiagnosticList& diags) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    diags.error(SourcePos{path, 0, 0}, "cannot read file: " + std::string(std::strerror(errno)));
+  auto text = read_input_file(path, "file");
+  if (!text.ok()) {
+    diags.error(SourcePos{path, 0, 0}, text.error().message);
     WorkflowFile f;
     f.path = path;
     return f;
   }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return load_workflow_text(path, ss.str(), diags);
+  return load_workflow_text(path, std::move(*text), diags);
 }
 
 Result<Json> parse_yaml_map(const std::string& text, const std::string& path) {
@@ -948,7 +1017,12 @@ Result<Json> parse_yaml_map(const std::string& text, const std::string& path) {
   if (!root.IsMap()) return Error(path + ": expected a map of param names to values");
   std::string t = text;
   Loader loader(path, t, diags);
-  return loader.to_json(root);
+  try {
+    return loader.to_json(root);
+  } catch (const NumberOutOfRange& e) {
+    return Error(path + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) + ": " +
+                 out_of_range_message(e));
+  }
 }
 
 }  // namespace wf

@@ -17,6 +17,12 @@ namespace wf {
 
 using Json = nlohmann::json;
 
+// JSON text of a value; bytes that are not UTF-8 (a stage's output, a file in Latin-1) come
+// out as U+FFFD instead of throwing. Every dump of user data goes through this.
+inline std::string json_text(const Json& v, int indent = -1) {
+  return v.dump(indent, ' ', false, Json::error_handler_t::replace);
+}
+
 // A string value from the file and where it stands.
 struct Text {
   std::string value;

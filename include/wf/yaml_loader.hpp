@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "wf/diagnostic.hpp"
+#include "wf/result.hpp"
 #include "wf/workflow.hpp"
 
 namespace wf {
@@ -17,6 +18,12 @@ struct WorkflowFile {
   std::string text;
   std::vector<Workflow> workflows;
 };
+
+// The text of a workflow or params file the user named: a regular file, or a pipe or device
+// (`--params-file <(...)`), read to its end but no further than kMaxInputBytes. A directory,
+// or more text than that, is an error: "cannot read WHAT: why" (`what`: the path if empty).
+inline constexpr std::size_t kMaxInputBytes = 64u << 20;
+Result<std::string> read_input_file(const std::string& path, const std::string& what = "");
 
 // Reads and parses `path`; an unreadable file is an error in `diags`.
 WorkflowFile load_workflow_file(const std::string& path, DiagnosticList& diags);

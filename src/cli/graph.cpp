@@ -32,7 +32,7 @@ std::string quote_label(const std::string& s) {
 // The legs of a static matrix, or a note when the matrix is computed at run time.
 std::vector<std::string> leg_labels(const Job& j) {
   if (!j.strategy.is_object()) return {};
-  if (j.strategy.dump().find("${{") != std::string::npos) return {"(matrix computed at run time)"};
+  if (json_text(j.strategy).find("${{") != std::string::npos) return {"(matrix computed at run time)"};
   Json matrix = j.strategy.value("matrix", Json::object());
   auto parts = split_matrix(matrix.is_object() ? matrix : Json::object(), j.matrix_keys,
                             j.strategy.value("include", Json::array()), j.strategy.value("exclude", Json::array()));

@@ -44,7 +44,7 @@ int list_command(Globals& g, const ListArgs& a) {
                    {"schedules", scheds}, {"next", next ? Json(format_iso_datetime(*next)) : Json(nullptr)}});
   }
   if (a.json || g.json) {
-    std::printf("%s\n", out.dump(2).c_str());
+    std::printf("%s\n", json_text(out, 2).c_str());
   } else {
     std::size_t width = 8;
     for (const Workflow* w : rows) width = std::max(width, w->name.size());

@@ -142,7 +142,7 @@ int release_command(Globals& g, const ReleaseArgs& a) {
         Json j = {{"workflow", wf.name}, {"release", logical}, {"type", a.type}, {"status", "SKIP"},
                   {"reason", claim->status == Status::Wait ? "running" : "already " + to_string(claim->status)},
                   {"run_id", claim->run_id}};
-        std::printf("%s\n", j.dump().c_str());
+        std::printf("%s\n", json_text(j).c_str());
       } else if (!g.quiet)
         std::printf("release of %s at %s skipped: run %s is %s\n", wf.name.c_str(), logical.c_str(),
                     claim->run_id.empty() ? "(starting)" : claim->run_id.c_str(),

@@ -44,7 +44,7 @@ std::map<std::string, std::string> job_definitions(const std::string& text, cons
   if (root->contains(workflow) && (*root)[workflow].is_object()) body = &(*root)[workflow];
   else if (root->value("name", "") == workflow) body = &*root;
   if (!body || !body->contains("jobs") || !(*body)["jobs"].is_object()) return out;
-  for (auto it = (*body)["jobs"].begin(); it != (*body)["jobs"].end(); ++it) out[it.key()] = it.value().dump();
+  for (auto it = (*body)["jobs"].begin(); it != (*body)["jobs"].end(); ++it) out[it.key()] = json_text(it.value());
   return out;
 }
 
@@ -68,11 +68,9 @@ int rerun_command(Globals& g, const RerunArgs& a) {
   DiagnosticList diags;
   std::string text = run.spec_text;
   if (a.use_current_spec) {
-    std::ifstream in(run.file_path, std::ios::binary);
-    if (!in) return fail(kUsage, "cannot read " + run.file_path + " for --use-current-spec: " + std::strerror(errno));
-    std::stringstream ss;
-    ss << in.rdbuf();
-    text = ss.str();
+    auto current = read_input_file(run.file_path);
+    if (!current.ok()) return fail(kUsage, current.error().message + " (for --use-current-spec)");
+    text = std::move(*current);
   }
   WorkflowFile file = load_workflow_text(run.file_path, text, diags);
   const Workflow* w = nullptr;
@@ -98,11 +96,9 @@ int rerun_command(Globals& g, const RerunArgs& a) {
     else ++it;
   }
   if (!a.params_file.empty()) {
-    std::ifstream in(a.params_file, std::ios::binary);
-    if (!in) return fail(kUsage, "cannot read params file " + a.params_file);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    auto m = parse_yaml_map(ss.str(), a.params_file);
+    auto file = read_input_file(a.params_file, "params file " + a.params_file);
+    if (!file.ok()) return fail(kUsage, file.error().message);
+    auto m = parse_yaml_map(*file, a.params_file);
     if (!m.ok()) return fail(kUsage, m.error().message);
     for (auto it = m->begin(); it != m->end(); ++it) given[it.key()] = it.value();
   }

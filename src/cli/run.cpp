@@ -49,11 +49,9 @@ std::optional<int> env_int(const Globals& g, std::initializer_list<const char*> 
 Result<Json> given_params(const RunArgs& a) {
   Json given = Json::object();
   if (!a.params_file.empty()) {
-    std::ifstream in(a.params_file, std::ios::binary);
-    if (!in) return Error("cannot read params file " + a.params_file + ": " + std::strerror(errno));
-    std::stringstream ss;
-    ss << in.rdbuf();
-    auto m = parse_yaml_map(ss.str(), a.params_file);
+    auto text = read_input_file(a.params_file, "params file " + a.params_file);
+    if (!text.ok()) return text.error();
+    auto m = parse_yaml_map(*text, a.params_file);
     if (!m.ok()) return m.error();
     given = *m;
   }
@@ -110,13 +108,13 @@ void print_plan(const Workflow& w, const Json& masked, const RunArgs& a, bool js
                         {"excluded", excluded.count(j.name) > 0}, {"strategy", j.strategy}, {"stages", stages}});
       }
     Json plan = {{"workflow", w.name}, {"file", w.file}, {"params", masked}, {"jobs", jobs}, {"dry_run", true}};
-    std::printf("%s\n", plan.dump(2).c_str());
+    std::printf("%s\n", json_text(plan, 2).c_str());
     return;
   }
   std::printf("workflow %s (%s)\n", w.name.c_str(), w.file.c_str());
   std::printf("params:\n");
   if (masked.empty()) std::printf("  (none)\n");
-  for (auto it = masked.begin(); it != masked.end(); ++it) std::printf("  %s = %s\n", it.key().c_str(), it.value().dump().c_str());
+  for (auto it = masked.begin(); it != masked.end(); ++it) std::printf("  %s = %s\n", it.key().c_str(), json_text(it.value()).c_str());
   std::printf("jobs (in the order they can start):\n");
   for (int l = 0; l <= max_level; ++l) {
     for (std::size_t i = 0; i < w.jobs.size(); ++i) {

@@ -72,7 +72,7 @@ int runs_command(Globals& g, const RunsArgs& a) {
   if (a.json || g.json) {
     Json out = Json::array();
     for (const auto& r : *runs) out.push_back(run_to_json(r));
-    std::printf("%s\n", out.dump(2).c_str());
+    std::printf("%s\n", json_text(out, 2).c_str());
     return kOk;
   }
   if (runs->empty()) {

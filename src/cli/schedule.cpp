@@ -51,7 +51,7 @@ int schedule_command(Globals& g, const ScheduleArgs& a) {
     }
   }
   if (a.json || g.json) {
-    std::printf("%s\n", out.dump(2).c_str());
+    std::printf("%s\n", json_text(out, 2).c_str());
     return kOk;
   }
   if (out.empty() && !g.quiet) std::fprintf(stderr, "wf: no schedules in the config path\n");
@@ -90,7 +90,7 @@ int audit_command(Globals& g, const AuditArgs& a) {
                      {"latency_ms", r.finished_at > 0 && r.started_at > 0 ? r.finished_at - r.started_at : 0},
                      {"host", r.host}, {"user", r.user}, {"wf_version", r.wf_version}, {"command_line", r.command_line},
                      {"note", r.note}});
-    std::printf("%s\n", out.dump(2).c_str());
+    std::printf("%s\n", json_text(out, 2).c_str());
     return kOk;
   }
   if (rows->empty()) {

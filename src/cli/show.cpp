@@ -77,7 +77,7 @@ int show_command(Globals& g, const ShowArgs& a) {
                     {"started_at", at.started_at}, {"finished_at", at.finished_at}});
   out["attempts"] = atts;
   if (a.json || g.json) {
-    std::printf("%s\n", out.dump(2).c_str());
+    std::printf("%s\n", json_text(out, 2).c_str());
     return kOk;
   }
   std::printf("run       %s (attempt %d)\n", run->id.c_str(), run->attempt);
@@ -88,7 +88,7 @@ int show_command(Globals& g, const ShowArgs& a) {
   if (run->exit_code >= 0) std::printf(" (exit %d)", run->exit_code);
   std::printf("\nstarted   %s, took %s\n", local_time_text(run->started_at).c_str(),
               span_text(run->started_at, run->finished_at).c_str());
-  if (!run->params.empty()) std::printf("params    %s\n", run->params.dump().c_str());
+  if (!run->params.empty()) std::printf("params    %s\n", json_text(run->params).c_str());
   if (!run->error_name.empty()) std::printf("error     %s: %s\n", run->error_name.c_str(), run->error_message.c_str());
   int shown_attempt = 0;
   for (const auto& jj : jobs) {
@@ -106,7 +106,7 @@ int show_command(Globals& g, const ShowArgs& a) {
     if (jj.contains("errors"))
       std::printf("  error: %s: %s\n", jj["errors"]["name"].get<std::string>().c_str(),
                   jj["errors"]["message"].get<std::string>().c_str());
-    if (!jj["outputs"].empty()) std::printf("  outputs: %s\n", jj["outputs"].dump().c_str());
+    if (!jj["outputs"].empty()) std::printf("  outputs: %s\n", json_text(jj["outputs"]).c_str());
     // Nested stages (parallel, foreach, until, case) stand indented under the stage they ran
     // in, grouped by branch/item/loop in the order those started.
     std::map<std::int64_t, std::vector<const Json*>> children;

@@ -654,4 +654,24 @@ expect_eq "$out" "$version_out" "--version after a global flag"
 wf version --bogus
 expect_rc 2 "version with an unknown option"
 
+# --- bytes that are not UTF-8 (a Latin-1 tool's output) do not break the JSON outputs -----------
+cat > latin1.yml <<'EOF'
+latin1:
+  type: Workflow
+  jobs:
+    a:
+      stages:
+        - name: s
+          id: s
+          bash: printf 'k=caf\xe9\n' >> "$WF_OUTPUT"; printf 'caf\xe9\n'
+EOF
+WF_STATE_DIR="$TEST_TMP/latin1-state" wf run latin1.yml --json
+expect_rc 0 "non-UTF-8 output: run --json"
+expect_eq "$(printf '%s' "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])')" SUCCESS "non-UTF-8 output: run --json is JSON"
+lid=$(WF_STATE_DIR="$TEST_TMP/latin1-state" "$WF_BIN" runs --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["run_id"])')
+WF_STATE_DIR="$TEST_TMP/latin1-state" wf show "$lid" --json
+expect_rc 0 "non-UTF-8 output: show --json"
+expect_eq "$(printf '%s' "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["jobs"][0]["outputs"]["k"])' 2>&1)" \
+  "$(printf 'caf\xef\xbf\xbd')" "non-UTF-8 output: the byte is U+FFFD in JSON"
+
 finish

@@ -431,6 +431,59 @@ expect_rc 0 "valid file"
 expect_eq "$out" "ok: 1 workflow in 1 file" "valid file stdout"
 expect_eq "$err" "" "valid file stderr"
 
+# --- hostile input: each is a positioned error (exit 2), never a crash, a hang or a flood --------
+mkdir -p hostile
+printf 'w:\n  type: Workflow\n  params:\n    x:\n      type: int\n      default: 1e400\n  jobs:\n    a:\n      stages:\n        - name: s\n          echo: hi\n' > hostile/float.yml
+wf validate hostile/float.yml
+expect_rc 2 "number past a double"
+expect_err "hostile/float.yml:6:16: error: number 1e400 is out of range" "number past a double"
+printf 'w:\n  type: Workflow\n  params:\n    x:\n      type: int\n      default: %s\n  jobs:\n    a:\n      stages:\n        - name: s\n          echo: hi\n' "$(printf '9%.0s' $(seq 400))" > hostile/int.yml
+wf validate hostile/int.yml
+expect_rc 2 "400-digit integer"
+expect_err "hostile/int.yml:6:16: error: number 9999" "400-digit integer"
+# a long line is shown as a window around the column, not whole
+expect_eq "$(printf '%s\n' "$err" | awk '/^  / { if (length($0) > m) m = length($0) } END { print (m > 100 && m <= 130) }')" 1 "long line clipped"
+printf 'w:\n  type: Workflow\n  params:\n    x:\n      type: int\n      default: 12345678901234567890123\n  jobs:\n    a:\n      stages:\n        - name: s\n          echo: hi\n' > hostile/wide.yml
+wf validate hostile/wide.yml
+expect_rc 0 "an integer past 64 bits is a double"
+expect_no_err "out of range" "an integer past 64 bits is a double"
+printf 'a: &a [*a]\n' > hostile/self.yml
+wf validate hostile/self.yml
+expect_rc 2 "self-referencing alias"
+expect_err "hostile/self.yml:1:8: error: invalid YAML: alias *a is inside the node it refers to" "self-referencing alias"
+python3 -c "print('a: ' + '['*100000 + ']'*100000)" > hostile/flow.yml
+python3 -c "print('- '*100000 + 'x')" > hostile/block.yml
+for f in flow block; do
+  wf validate hostile/$f.yml
+  expect_rc 2 "100000 levels of $f nesting"
+  expect_err "error: invalid YAML: nested deeper than 256 levels" "100000 levels of $f nesting"
+done
+{ echo 'a: &a [x,x,x,x,x,x,x,x,x,x]'; p=a; for n in b c d e f g h i j; do printf '%s: &%s [' $n $n; for _ in 1 2 3 4 5 6 7 8 9; do printf '*%s,' $p; done; printf '*%s]\n' $p; p=$n; done; } > hostile/laughs.yml
+wf validate hostile/laughs.yml
+expect_rc 2 "a billion laughs"
+expect_err "hostile/laughs.yml:6:" "a billion laughs: where the expansion passes the limit"
+expect_err "more than 1000000 values" "a billion laughs"
+# 256 levels are fine
+python3 -c "
+print('w:\n  type: Workflow\n  extras:\n    deep: ' + '['*250 + ']'*250 + '\n  jobs:\n    a:\n      stages:\n        - name: s\n          echo: hi')" > hostile/deep-ok.yml
+wf validate hostile/deep-ok.yml
+expect_rc 0 "250 levels of nesting are fine"
+# not a regular file: a directory, an endless device; a FIFO in a conf dir is skipped
+ok_flow fine > fine-p.yml
+wf run fine-p.yml --params-file "$TEST_TMP"
+expect_rc 2 "--params-file DIR"
+expect_err "cannot read params file $TEST_TMP: it is a directory" "--params-file DIR"
+wf run fine-p.yml --params-file /dev/zero
+expect_rc 2 "--params-file /dev/zero"
+expect_err "cannot read params file /dev/zero: it is larger than 64 MiB" "--params-file /dev/zero"
+wf run fine-p.yml --params-file <(printf 'x: 1\n')
+expect_rc 2 "--params-file <(...) is read (x is not a param of the workflow)"
+expect_err "x" "--params-file <(...) is read"
+mkdir -p fifo-conf && ok_flow fine > fifo-conf/fine.yml && mkfifo fifo-conf/pipe.yml
+out=$(timeout 10 "$WF_BIN" validate fifo-conf 2>&1); rc=$?
+expect_rc 0 "a FIFO named *.yml in a directory is skipped, not read"
+expect_eq "$out" "ok: 1 workflow in 1 file" "a FIFO in a directory"
+
 # --- validate records nothing ---------------------------------------------------------------
 WF_STATE_DIR="$TEST_TMP/validate-state" wf validate fine.yml expr.yml
 expect_rc 2 "validate with a fresh state dir"
