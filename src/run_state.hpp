@@ -29,6 +29,8 @@ TimeMs now_ms();
 double seconds_since(Clock::time_point t);
 inline bool has_template(const std::string& s) { return s.find("${{") != std::string::npos; }
 // Seconds from a rendered value ("600", 600, 1.5); error for anything else.
+// At most kMaxSeconds (about 31 years); NaN and infinities are errors.
+inline constexpr double kMaxSeconds = 1e9;
 Result<double> to_seconds(const Json& v, const std::string& what);
 
 // `retry: N` or `{count, delay, backoff: fixed|exponential, max-delay}` (FORMAT §5.5).

@@ -32,22 +32,28 @@ TimeMs now_ms() {
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 Result<double> to_seconds(const Json& v, const std::string& what) {
-  if (v.is_number()) return v.get<double>();
+  std::optional<double> d;
+  if (v.is_number()) d = v.get<double>();
   if (v.is_string()) {
     try {
       std::size_t used = 0;
-      double d = std::stod(v.get<std::string>(), &used);
-      if (used == v.get<std::string>().size()) return d;
+      double x = std::stod(v.get<std::string>(), &used);
+      if (used == v.get<std::string>().size()) d = x;
     } catch (...) {
     }
   }
-  return Error(what + " must be a number of seconds, got " + json_text(v), "StageError");
+  // NaN, infinities and spans past any clock (1e308 seconds) would overflow the time points
+  // they are added to.
+  if (d && std::isfinite(*d) && *d <= kMaxSeconds) return *d;
+  return Error(what + " must be a number of seconds up to " + std::to_string(static_cast<long long>(kMaxSeconds)) +
+                   " (about 31 years), got " + json_text(v),
+               "StageError");
 }
 
 double RetryPolicy::delay_before(int n) const {
   double d = !delay ? std::pow(1.2, n) : exponential ? *delay * std::pow(2.0, n - 1) : *delay;
   if (max_delay) d = std::min(d, *max_delay);
-  return std::max(0.0, d);
+  return std::clamp(d, 0.0, kMaxSeconds);  // 2^n grows past any clock
 }
 
 Result<RetryPolicy> parse_retry(const Json& v) {

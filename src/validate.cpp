@@ -1,5 +1,7 @@
 #include "wf/validate.hpp"
 
+#include "run_state.hpp"
+
 #include <algorithm>
 #include <functional>
 #include <map>
@@ -194,7 +196,7 @@ class Validator {
     check_strategy(j, js);
     for (const auto& [k, v] : j.env) check_text(v, js);
     if (j.if_cond) check_condition(*j.if_cond, js);
-    if (j.timeout) check_text(*j.timeout, js);
+    if (j.timeout) check_seconds(*j.timeout, js, "timeout");
     if (j.retry) check_text(*j.retry, js);
     if (j.working_directory) check_text(*j.working_directory, js);
     check_stage_list(j.stages, js, "job '" + j.name + "'");
@@ -258,10 +260,10 @@ class Validator {
     if (s.if_cond) check_condition(*s.if_cond, scope);
     for (const auto& [k, v] : s.env) check_text(v, scope);
     if (s.retry) check_text(*s.retry, scope);
-    if (s.timeout) check_text(*s.timeout, scope);
+    if (s.timeout) check_seconds(*s.timeout, scope, "timeout");
     if (s.working_directory) check_text(*s.working_directory, scope);
     if (s.echo) check_text(*s.echo, scope);
-    if (s.sleep) check_text(*s.sleep, scope);
+    if (s.sleep) check_seconds(*s.sleep, scope, "sleep");
     if (s.shell) check_text(*s.shell, scope);
     if (s.kind == StageKind::Raise) check_text(s.raise, scope);
     if (s.kind == StageKind::Call) {
@@ -297,6 +299,12 @@ class Validator {
     if (v.is_string()) check_text(Text{v.get<std::string>(), pos}, scope);
     else if (v.is_structured())
       for (const auto& e : v) check_json(e, pos, scope);
+  }
+
+  // A number of seconds: a template is checked as one, a literal must be a number in range.
+  void check_seconds(const Text& t, const Scope& scope, const std::string& what) {
+    if (has_template(t.value)) return check_text(t, scope);
+    if (auto secs = to_seconds(Json(t.value), what); !secs.ok()) diags_.error(t.pos, secs.error().message);
   }
 
   void check_text(const Text& t, const Scope& scope) {

@@ -87,7 +87,7 @@ Command add_cancel(CLI::App& app, Globals& g) {
   c.app = app.add_subcommand("cancel", "Cancel a running run from another shell");
   c.app->add_option("run_id", a->run_id, "Run id or a unique prefix of it")->required()->type_name("RUN_ID");
   c.app->add_option("--wait", a->wait, "Seconds to wait for the run to stop (default 30)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(seconds_option(false))
       ->type_name("S");
   c.run = [a, &g] { return cancel_command(g, *a); };
   return c;
@@ -99,10 +99,10 @@ Command add_gc(CLI::App& app, Globals& g) {
   c.app = app.add_subcommand("gc", "Delete old runs and their logs from the state file");
   c.app->add_option("name", a->name, "Only runs of this workflow")->type_name("NAME");
   c.app->add_option("--keep-days", a->keep_days, "Keep runs newer than N days")
-      ->check(CLI::NonNegativeNumber)
+      ->check(count_option(0, 1000000))
       ->type_name("N");
   c.app->add_option("--keep-runs", a->keep_runs, "Keep the newest N runs of each workflow")
-      ->check(CLI::NonNegativeNumber)
+      ->check(count_option(0, 1000000000))
       ->type_name("N");
   c.run = [a, &g] { return gc_command(g, *a); };
   return c;

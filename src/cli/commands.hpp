@@ -14,6 +14,13 @@
 
 namespace wf::cli {
 
+// Checks of numeric options with messages a user can read (CLI11's own print the whole range
+// of the type, or "Could not convert"). Seconds: a finite number from 0 (or above 0 when
+// `positive`) up to kMaxOptionSeconds; a count: a whole number from `min` to `max`.
+inline constexpr double kMaxOptionSeconds = 1e9;  // about 31 years
+CLI::Validator seconds_option(bool positive);
+CLI::Validator count_option(long long min, long long max);
+
 struct RunArgs {
   std::string target;
   std::string name;

@@ -1,9 +1,14 @@
 #include "common.hpp"
 
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+
 #include <unistd.h>
 
 #include <filesystem>
 
+#include "commands.hpp"
 #include "wf/params.hpp"
 #include "wf/recovery.hpp"
 
@@ -52,6 +57,7 @@ Result<TimeMs> parse_duration_ms(const std::string& s, const std::string& what) 
   }
   long long mult = unit == 'd' ? 86400000LL : unit == 'h' ? 3600000LL : unit == 'm' ? 60000LL : unit == 's' ? 1000LL : 0;
   if (!mult) return bad;
+  if (n > 36500LL * 86400000LL / mult) return Error(what + " accepts at most 36500d (100 years), got '" + s + "'");
   return n * mult;
 }
 
@@ -148,6 +154,33 @@ Result<Chosen> choose_workflow(const Globals& g, const std::string& target, cons
   c.workflow = w;
   c.file = c.catalog.file_of(*w);
   return c;
+}
+
+CLI::Validator seconds_option(bool positive) {
+  return CLI::Validator(
+      [positive](std::string& text) -> std::string {
+        char* end = nullptr;
+        errno = 0;
+        double v = std::strtod(text.c_str(), &end);
+        bool number = !text.empty() && end && *end == '\0' && errno == 0 && std::isfinite(v);
+        if (number && (positive ? v > 0 : v >= 0) && v <= kMaxOptionSeconds) return "";
+        return "expects a number of seconds " + std::string(positive ? "above 0" : "from 0") +
+               " up to 1000000000, got '" + text + "'";
+      },
+      "");
+}
+
+CLI::Validator count_option(long long min, long long max) {
+  return CLI::Validator(
+      [min, max](std::string& text) -> std::string {
+        char* end = nullptr;
+        errno = 0;
+        long long v = std::strtoll(text.c_str(), &end, 10);
+        bool number = !text.empty() && end && *end == '\0' && errno == 0;
+        if (number && v >= min && v <= max) return "";
+        return "expects a whole number from " + std::to_string(min) + " to " + std::to_string(max) + ", got '" + text + "'";
+      },
+      "");
 }
 
 }  // namespace wf::cli

@@ -178,8 +178,8 @@ Command add_release(CLI::App& app, Globals& g) {
   c.app->add_option("--exclude", a->run.exclude, "Leave this job out (repeatable)")->type_name("JOB");
   c.app->add_option("-p,--param", a->run.params, "Set a param (repeatable)")->type_name("NAME=VALUE");
   c.app->add_option("--params-file", a->run.params_file, "Read params from a JSON or YAML map")->type_name("FILE");
-  c.app->add_option("-j,--jobs", a->run.jobs, "Job instances to run at once")->check(CLI::PositiveNumber)->type_name("N");
-  c.app->add_option("--timeout", a->run.timeout, "Timeout of the run in seconds")->check(CLI::PositiveNumber)->type_name("S");
+  c.app->add_option("-j,--jobs", a->run.jobs, "Job instances to run at once")->check(count_option(1, 100000))->type_name("N");
+  c.app->add_option("--timeout", a->run.timeout, "Timeout of the run in seconds")->check(count_option(1, 1000000000))->type_name("S");
   c.app->add_flag("--json", a->run.json, "Print the run result as JSON on stdout, and nothing else");
   c.run = [a, &g] { return release_command(g, *a); };
   return c;

@@ -243,17 +243,17 @@ Command add_rerun(CLI::App& app, Globals& g) {
                   "Use the workflow file as it is now (changed jobs and their downstream run again)");
   c.app->add_option("--from", a->from, "Also run this job and everything downstream of it (repeatable)")
       ->type_name("JOB");
-  c.app->add_option("-j,--jobs", a->jobs, "Job instances to run at once")->check(CLI::PositiveNumber)->type_name("N");
+  c.app->add_option("-j,--jobs", a->jobs, "Job instances to run at once")->check(count_option(1, 100000))->type_name("N");
   c.app->add_option("--timeout", a->timeout, "Timeout of this attempt in seconds")
-      ->check(CLI::PositiveNumber)
+      ->check(count_option(1, 1000000000))
       ->type_name("S");
   c.app->add_flag("--fail-fast", a->fail_fast, "Cancel everything after the first failed job");
   c.app->add_flag("--json", a->json, "Print the run result as JSON on stdout, and nothing else");
   c.app->add_option("--kill-grace", a->kill_grace, "Seconds between SIGTERM and SIGKILL (default 10)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(seconds_option(false))
       ->type_name("S");
   c.app->add_option("--max-legs", a->max_legs, "Most matrix legs allowed in one job (default 256)")
-      ->check(CLI::PositiveNumber)
+      ->check(count_option(1, 1000000))
       ->type_name("N");
   c.run = [a, &g] { return rerun_command(g, *a); };
   return c;

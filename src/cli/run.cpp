@@ -317,10 +317,10 @@ Command add_run(CLI::App& app, Globals& g) {
   c.app->add_option("-p,--param", a->params, "Set a param (repeatable)")->type_name("NAME=VALUE");
   c.app->add_option("--params-file", a->params_file, "Read params from a JSON or YAML map")->type_name("FILE");
   c.app->add_option("-j,--jobs", a->jobs, "Job instances to run at once (default: the workflow's max-job-parallel, else CPUs)")
-      ->check(CLI::PositiveNumber)
+      ->check(count_option(1, 100000))
       ->type_name("N");
   c.app->add_option("--timeout", a->timeout, "Timeout of the whole run in seconds (default: the workflow's, else 3600)")
-      ->check(CLI::PositiveNumber)
+      ->check(count_option(1, 1000000000))
       ->type_name("S");
   c.app->add_flag("--fail-fast", a->fail_fast, "Cancel everything after the first failed job");
   c.app->add_option("--job", a->only, "Run only this job and what it needs (repeatable)")->type_name("JOB");
@@ -329,10 +329,10 @@ Command add_run(CLI::App& app, Globals& g) {
   c.app->add_flag("--dry-run", a->dry_run, "Print the plan (jobs, order, resolved params) and run nothing");
   c.app->add_flag("--json", a->json, "Print the run result as JSON on stdout, and nothing else");
   c.app->add_option("--max-legs", a->max_legs, "Most matrix legs allowed in one job (default 256)")
-      ->check(CLI::PositiveNumber)
+      ->check(count_option(1, 1000000))
       ->type_name("N");
   c.app->add_option("--kill-grace", a->kill_grace, "Seconds between SIGTERM and SIGKILL when stopping a stage (default 10)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(seconds_option(false))
       ->type_name("S");
   c.run = [a, &g] { return run_command(g, *a, nullptr); };
   return c;

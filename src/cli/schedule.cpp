@@ -111,7 +111,7 @@ Command add_schedule(CLI::App& app, Globals& g) {
   Command c;
   c.app = app.add_subcommand("schedule", "Next fire times of the schedules in the config path");
   c.app->add_option("name", a->name, "Only this workflow")->type_name("NAME");
-  c.app->add_option("--next", a->next, "How many fire times to show (default 5)")->check(CLI::NonNegativeNumber)->type_name("N");
+  c.app->add_option("--next", a->next, "How many fire times to show (default 5)")->check(count_option(0, 100000))->type_name("N");
   c.app->add_option("--from", a->from, "Start from this time instead of now (ISO 8601)")->type_name("TIME");
   c.app->add_flag("--json", a->json, "Print JSON");
   c.run = [a, &g] { return schedule_command(g, *a); };

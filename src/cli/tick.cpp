@@ -170,7 +170,7 @@ Command add_tick(CLI::App& app, Globals& g) {
   c.app->add_option("--catchup", a->catchup, "Missed minutes: none, latest (default) or all")->type_name("MODE");
   c.app->add_option("--window", a->window, "How far back to look for missed minutes (default 1d)")->type_name("D");
   c.app->add_option("--now", a->now, "Use this time instead of the clock (ISO 8601)")->type_name("TIME");
-  c.app->add_option("-j,--jobs", a->jobs, "Releases to run at once (default: CPUs)")->check(CLI::PositiveNumber)->type_name("N");
+  c.app->add_option("-j,--jobs", a->jobs, "Releases to run at once (default: CPUs)")->check(count_option(1, 100000))->type_name("N");
   c.run = [a, &g] { return tick_command(g, *a); };
   return c;
 }

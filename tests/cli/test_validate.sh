@@ -468,6 +468,26 @@ python3 -c "
 print('w:\n  type: Workflow\n  extras:\n    deep: ' + '['*250 + ']'*250 + '\n  jobs:\n    a:\n      stages:\n        - name: s\n          echo: hi')" > hostile/deep-ok.yml
 wf validate hostile/deep-ok.yml
 expect_rc 0 "250 levels of nesting are fine"
+# durations past any clock: an error in validate (literal) and at run time (template), not an overflow
+printf 'w:\n  type: Workflow\n  params:\n    t: {type: str, default: "1e308"}\n  jobs:\n    a:\n      timeout: nan\n      stages:\n        - name: s\n          sleep: 1e308\n        - name: t\n          timeout: ${{ params.t }}\n          bash: echo ok\n' > hostile/dur.yml
+wf validate hostile/dur.yml
+expect_rc 2 "durations out of range"
+expect_err "hostile/dur.yml:7:16: error: timeout must be a number of seconds up to 1000000000" "job timeout nan"
+expect_err "hostile/dur.yml:10:18: error: sleep must be a number of seconds up to 1000000000" "sleep 1e308"
+sed -i 's/      timeout: nan/      timeout: 60/; s/sleep: 1e308/sleep: 0/' hostile/dur.yml
+wf run hostile/dur.yml
+expect_rc 1 "a templated timeout out of range fails its stage"
+expect_out "StageError: stage timeout must be a number of seconds up to 1000000000" "templated timeout"
+# numeric options say their range in words
+for opt in "-j 0" "-j 2147483648" "--kill-grace nan" "--kill-grace 1e300" "--timeout 1.5"; do
+  wf run hostile/dur.yml $opt
+  expect_rc 2 "run $opt"
+  expect_err "expects a" "run $opt: readable message"
+done
+wf runs --since 99999999999999999d
+expect_rc 2 "runs --since past 100 years"
+expect_err "--since accepts at most 36500d" "runs --since past 100 years"
+
 # not a regular file: a directory, an endless device; a FIFO in a conf dir is skipped
 ok_flow fine > fine-p.yml
 wf run fine-p.yml --params-file "$TEST_TMP"
