@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <iterator>
 #include <string_view>
 #include <system_error>
@@ -32,8 +33,19 @@ using store_detail::StmtHandle;
 // Marks a SQLite file as a wf state file ("WF01"), so we never migrate someone else's.
 constexpr int kApplicationId = 0x57463031;
 
-// How long a write waits for another wf's transaction before "database is locked".
-constexpr std::chrono::milliseconds kBusyTimeout{10000};
+// How long a write waits for another wf's transaction before "database is locked": 10 s,
+// or WF_LOCK_TIMEOUT seconds (0 to 3600; for a slow shared disk, or a test).
+std::chrono::milliseconds busy_timeout() {
+  static const std::chrono::milliseconds value = [] {
+    const char* env = std::getenv("WF_LOCK_TIMEOUT");
+    if (!env || !*env) return std::chrono::milliseconds(10000);
+    char* end = nullptr;
+    double secs = std::strtod(env, &end);
+    if (!end || *end || !(secs >= 0 && secs <= 3600)) return std::chrono::milliseconds(10000);
+    return std::chrono::milliseconds(static_cast<long long>(secs * 1000));
+  }();
+  return value;
+}
 
 struct Migration {
   int version;
@@ -403,7 +415,7 @@ Result<void> RunStore::Impl::connect(int target_version) {
                            nullptr);
   db.reset(raw);
   if (rc != SQLITE_OK) return open_error(raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc));
-  sqlite3_busy_timeout(db.get(), static_cast<int>(kBusyTimeout.count()));
+  sqlite3_busy_timeout(db.get(), static_cast<int>(busy_timeout().count()));
   if (sqlite3_db_readonly(db.get(), "main") == 1) {
     return open_error(sqlite3_errstr(SQLITE_READONLY));
   }
@@ -463,7 +475,7 @@ Result<void> RunStore::Impl::prepare_statements(std::int64_t schema) {
 Result<void> RunStore::Impl::use_wal() {
   auto stmt = prepare("PRAGMA journal_mode = WAL", false);
   if (!stmt) return open_error(sqlite3_errmsg(db.get()));
-  const auto deadline = std::chrono::steady_clock::now() + kBusyTimeout;
+  const auto deadline = std::chrono::steady_clock::now() + busy_timeout();
   for (;;) {
     Query q(stmt->get());
     int rc = q.step();
@@ -711,6 +723,30 @@ Result<std::string> RunStore::run_temp_dir(const std::string& run_id) {
   auto dirs = d.select<std::string>(q, "read the stage directory of run " + run_id, [](Row& row) { return row.text(); });
   if (!dirs) return dirs.error();
   return dirs->empty() ? std::string() : std::move(dirs->front());
+}
+
+Result<void> RunStore::close_open_records(const std::string& run_id, int attempt, const std::string& error_name,
+                                          const std::string& error_message, TimeMs finished_at) {
+  Impl& d = *impl_;
+  auto stages = d.prepare(
+      "UPDATE stages SET status = 'CANCEL', error_name = :name, error_message = :message, finished_at = :at "
+      "WHERE status = 'WAIT' AND job_instance_id IN "
+      "(SELECT id FROM job_instances WHERE run_id = :run AND run_attempt = :attempt)",
+      false);
+  if (!stages) return stages.error();
+  auto jobs = d.prepare(
+      "UPDATE job_instances SET status = 'CANCEL', error_name = :name, error_message = :message, finished_at = :at "
+      "WHERE status = 'WAIT' AND run_id = :run AND run_attempt = :attempt",
+      false);
+  if (!jobs) return jobs.error();
+  Transaction tx(*this);
+  if (auto e = d.blocked()) return *e;
+  for (auto* stmt : {stages->get(), jobs->get()}) {
+    Query q(stmt);
+    q.text(":name", error_name).text(":message", error_message).integer(":at", finished_at).text(":run", run_id).integer(":attempt", attempt);
+    if (auto w = d.write(q, "close the open records of run " + run_id); !w) return w;
+  }
+  return tx.commit();
 }
 
 Result<std::optional<RunRecord>> RunStore::lock_run(const std::string& id) {

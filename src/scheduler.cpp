@@ -800,6 +800,10 @@ Result<RunOutcome> Run::execute() {
       cancel_everything(std::string("interrupted by ") + (first_interrupt_signal() == SIGTERM ? "SIGTERM" : "SIGINT"),
                         ic >= 2);
     }
+    if (!store_error_.message.empty() && !cancelling_) {
+      // What runs on could not be recorded (nor rerun from the record): stop.
+      cancel_everything("cannot record the run's state: " + store_error_.message, false);
+    }
     if (deadline_ && !cancelling_ && now >= *deadline_) {
       timed_out_ = true;
       cancel_everything("workflow timeout of " + std::to_string(timeout) + "s reached", false);
@@ -854,11 +858,24 @@ Result<RunOutcome> Run::execute() {
     final_status = Status::Success;
   }
   if (fail_fast_hit_ && exit_code == 0) exit_code = 1;
+  const bool state_failed = !store_error_.message.empty();
+  if (state_failed) {
+    // A write was lost: the record cannot say the run succeeded. Close what it left open, so
+    // that a rerun starts again from the records that did land.
+    final_status = Status::Failed;
+    exit_code = 4;
+    run_.error_name = "StateError";
+    run_.error_message = store_error_.message;
+  }
   run_.status = final_status;
   run_.exit_code = exit_code;
   run_.finished_at = now_ms();
-  Result<void> saved = store_.update_run(run_);
-  if (saved.ok() && !store_error_.message.empty()) saved = store_error_;
+  Result<void> saved = ok();
+  if (state_failed)
+    saved = store_.close_open_records(run_.id, run_.attempt, "StateError",
+                                      "not recorded: " + store_error_.message, run_.finished_at);
+  if (saved.ok()) saved = store_.update_run(run_);
+  if (saved.ok() && state_failed) saved = store_error_;
 
   remove_slurm_files();
   std::error_code ec;

@@ -192,6 +192,10 @@ class RunStore {
   // when the run makes it and read by crash recovery.
   Result<void> set_run_temp_dir(const std::string& run_id, const std::string& dir);
   Result<std::string> run_temp_dir(const std::string& run_id);
+  // Closes what a run attempt left open (stages and job instances still WAIT) as CANCEL with
+  // the given error: a run that could not record everything still never ends with WAIT rows.
+  Result<void> close_open_records(const std::string& run_id, int attempt, const std::string& error_name,
+                                  const std::string& error_message, TimeMs finished_at);
   // Inside a Transaction: takes the write lock (BEGIN IMMEDIATE) and reads run `id` afresh,
   // so that a decision made on it (crash recovery closing it) cannot race the run's own
   // writes. nullopt: no such run (any more).

@@ -373,6 +373,47 @@ fi
 wait "$lockpid"
 expect_eq "$(integrity)" "ok" "integrity_check after the lock test"
 
+# --- ... and locked for longer than the lock timeout in the middle of a run: the run stops, exits 4,
+# and its record says FAILED/StateError with nothing left WAIT (never SUCCESS with lost writes).
+cat > lockmid.yml <<'EOF'
+lockmid:
+  type: Workflow
+  jobs:
+    a:
+      stages:
+        - name: one
+          bash: touch lockmid.started; while [ ! -f lockmid.locked ]; do sleep 0.05; done
+        - name: two
+          bash: sleep 0.2
+    b:
+      needs: [a]
+      stages:
+        - name: three
+          bash: echo three
+EOF
+rm -f lockmid.started lockmid.locked
+WF_LOCK_TIMEOUT=1 "$WF_BIN" run lockmid.yml > lockmid.out 2> lockmid.err &
+wfpid=$!
+if wait_until '[ -f lockmid.started ]' 20; then
+  python3 lock.py "$WF_STATE_DIR/wf.db" lockmid.locked 2.5 &
+  lockpid=$!
+  wait "$wfpid"; rc=$?
+  wait "$lockpid"
+  out=$(cat lockmid.out) err=$(cat lockmid.err)
+  expect_rc 4 "lock mid-run: exit 4 (state file)"
+  expect_err "database is locked" "lock mid-run: says why"
+  expect_out "FAILED" "lock mid-run: the summary does not say SUCCESS"
+  mid=$(last_run_id)
+  expect_eq "$(sql "SELECT status || '|' || error_name FROM runs WHERE id = '$mid'")" "FAILED|StateError" "lock mid-run: run record"
+  expect_eq "$(sql "SELECT count(*) FROM job_instances WHERE run_id = '$mid' AND status = 'WAIT'")" 0 "lock mid-run: no job left WAIT"
+  expect_eq "$(sql "SELECT count(*) FROM stages WHERE status = 'WAIT' AND job_instance_id IN (SELECT id FROM job_instances WHERE run_id = '$mid')")" 0 \
+    "lock mid-run: no stage left WAIT"
+  expect_eq "$(sql "SELECT count(*) FROM stages WHERE stage_key = 'three'")" 0 "lock mid-run: b never started"
+else
+  kill -KILL "$wfpid" 2>/dev/null
+  fail_test "lock mid-run: the stage did not start"
+fi
+
 # --- a corrupt state file: exit 4 naming the file, file unchanged ----------------------------------------------
 mkdir -p bad1 bad2
 head -c 8192 /dev/urandom > bad1/wf.db
