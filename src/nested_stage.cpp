@@ -30,7 +30,7 @@ Result<int> positive_count(const Json& v, const std::string& what, bool zero_ok)
     }
   }
   if (!n.is_number_integer() || n.get<long long>() < (zero_ok ? 0 : 1) || n.get<long long>() > 100000)
-    return Error(what + " must be a whole number" + (zero_ok ? " >= 0" : " >= 1") + ", got " + value_text(v),
+    return Error(what + " must be a whole number from " + (zero_ok ? "0" : "1") + " to 100000, got " + value_text(v),
                  "StageError");
   return static_cast<int>(n.get<long long>());
 }
@@ -245,7 +245,9 @@ bool Run::progress_nest(Frame& f) {
   Nest& n = *f.nest;
   for (bool changed = true; changed;) {
     changed = false;
-    for (std::size_t i = 0; i < n.children.size(); ++i) {
+    // From the first child not collected: a foreach over many items stays linear.
+    while (n.first_live < n.children.size() && n.children[n.first_live]->collected) ++n.first_live;
+    for (std::size_t i = n.first_live; i < n.children.size(); ++i) {
       Frame& c = *n.children[i];
       if (c.collected) continue;
       if (!c.done) advance_frame(c);

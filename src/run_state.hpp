@@ -99,6 +99,7 @@ struct Nest {
   std::vector<const std::vector<Stage>*> lists;
   std::vector<std::string> keys;     // result keys of those frames
   std::size_t next = 0;
+  std::size_t first_live = 0;  // children before this one are all collected
   int max_running = 1;
   int running = 0;
   bool stop = false;  // a child failed or the stage is cancelled: start no more
@@ -163,6 +164,11 @@ class Run {
   std::string mask(const std::string& s) const;
   Json mask(Json j) const;
   void check(const Result<void>& r);
+  // Acts on what asks the run to stop: 'wf cancel', SIGINT/SIGTERM, a failed state write,
+  // the workflow timeout. Called by the loop, and by in-process stage loops (foreach, until)
+  // that could otherwise run on for long without returning to it (stop_pending says when).
+  void check_stops(Clock::time_point now);
+  bool stop_pending();
   void check_id(const Result<std::int64_t>& r, std::int64_t& id);
   void write_behind();  // ended_stages_ and ended_instances_ into the open transaction
   void remove_spent_files();
@@ -265,6 +271,10 @@ class Run {
   int jobs_total_ = 0;
   Clock::time_point started_;
   std::optional<Clock::time_point> deadline_;
+  int timeout_seconds_ = 0;
+  int seen_interrupts_ = 0;  // signals and 'wf cancel' requests acted on so far
+  int seen_cancels_ = 0;
+  unsigned spins_ = 0;  // stages begun in-process (advance_frame), to poll stop_pending
   bool cancelling_ = false;
   bool timed_out_ = false;
   bool cancel_requested_ = false;  // wf cancel (SIGUSR1)

@@ -599,6 +599,35 @@ void Run::cancel_everything(const std::string& reason, bool immediate) {
   for (auto& p : running_) cancel_instance(*p, reason, immediate);
 }
 
+void Run::check_stops(Clock::time_point now) {
+  int cr = cancel_request_count();
+  if (cr > seen_cancels_) {
+    seen_cancels_ = cr;
+    cancel_requested_ = true;
+    cancel_everything("cancelled by 'wf cancel'", false);
+  }
+  int ic = interrupt_count();
+  if (ic > seen_interrupts_) {
+    seen_interrupts_ = ic;
+    cancel_everything(std::string("interrupted by ") + (first_interrupt_signal() == SIGTERM ? "SIGTERM" : "SIGINT"),
+                      ic >= 2);
+  }
+  if (!store_error_.message.empty() && !cancelling_) {
+    // What runs on could not be recorded (nor rerun from the record): stop.
+    cancel_everything("cannot record the run's state: " + store_error_.message, false);
+  }
+  if (deadline_ && !cancelling_ && now >= *deadline_) {
+    timed_out_ = true;
+    cancel_everything("workflow timeout of " + std::to_string(timeout_seconds_) + "s reached", false);
+  }
+}
+
+bool Run::stop_pending() {
+  take_pending_signals();
+  return cancel_request_count() > seen_cancels_ || interrupt_count() > seen_interrupts_ ||
+         (!cancelling_ && (!store_error_.message.empty() || (deadline_ && Clock::now() >= *deadline_)));
+}
+
 Result<RunOutcome> Run::execute() {
   started_ = Clock::now();
   base_env_ = env_map(opts_.base_env);
@@ -629,8 +658,8 @@ Result<RunOutcome> Run::execute() {
       if (w_.jobs[i].name == name) excluded_[i] = true;
 
   max_parallel_ = opts_.max_parallel > 0 ? opts_.max_parallel : 1;
-  int timeout = opts_.timeout_seconds.value_or(3600);
-  if (timeout > 0) deadline_ = started_ + std::chrono::seconds(timeout);
+  timeout_seconds_ = opts_.timeout_seconds.value_or(3600);
+  if (timeout_seconds_ > 0) deadline_ = started_ + std::chrono::seconds(timeout_seconds_);
 
   auto now_sys = std::chrono::floor<std::chrono::minutes>(std::chrono::system_clock::now());
   logical_date_ = opts_.logical_date.empty()
@@ -727,8 +756,8 @@ Result<RunOutcome> Run::execute() {
     if (remaining_needs_[i] == 0) ready_.insert(static_cast<int>(i));
   }
 
-  int seen_interrupts = 0;
-  int seen_cancels = cancel_request_count();
+  seen_interrupts_ = 0;
+  seen_cancels_ = cancel_request_count();
   // One transaction per loop pass: what the wait brought (exits, timers, logs) and the stages
   // started because of it are committed together, after the spawns, so the write overlaps
   // the children's run instead of delaying them.
@@ -788,26 +817,7 @@ Result<RunOutcome> Run::execute() {
       for_each_frame(running_[i]->root, [&](Frame& f) {
         if (f.timer && *f.timer <= now) on_timer(f);
       });
-    int cr = cancel_request_count();
-    if (cr > seen_cancels) {
-      seen_cancels = cr;
-      cancel_requested_ = true;
-      cancel_everything("cancelled by 'wf cancel'", false);
-    }
-    int ic = interrupt_count();
-    if (ic > seen_interrupts) {
-      seen_interrupts = ic;
-      cancel_everything(std::string("interrupted by ") + (first_interrupt_signal() == SIGTERM ? "SIGTERM" : "SIGINT"),
-                        ic >= 2);
-    }
-    if (!store_error_.message.empty() && !cancelling_) {
-      // What runs on could not be recorded (nor rerun from the record): stop.
-      cancel_everything("cannot record the run's state: " + store_error_.message, false);
-    }
-    if (deadline_ && !cancelling_ && now >= *deadline_) {
-      timed_out_ = true;
-      cancel_everything("workflow timeout of " + std::to_string(timeout) + "s reached", false);
-    }
+    check_stops(now);
     for (auto& p : running_) flush_logs(p->root);
   }
   write_behind();  // empty here: every pass ends with it
@@ -827,7 +837,7 @@ Result<RunOutcome> Run::execute() {
   Status final_status = aggregate(counted);
   int exit_code = 0;
   int sig = first_interrupt_signal();
-  if (seen_interrupts > 0) {
+  if (seen_interrupts_ > 0) {
     final_status = Status::Cancel;
     run_.error_name = "CancelError";
     run_.error_message = cancel_reason_;

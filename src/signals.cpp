@@ -85,6 +85,19 @@ const sigset_t* wait_sigmask() {
   return &t_current_mask;
 }
 
+void take_pending_signals() {
+  if (!g_installed.load()) return;
+  sigset_t pending;
+  if (sigpending(&pending) != 0) return;
+  if (!sigismember(&pending, SIGINT) && !sigismember(&pending, SIGTERM) && !sigismember(&pending, SIGUSR1)) return;
+  // Their handlers run while they are unblocked, here and now; SIGCHLD stays for ppoll.
+  sigset_t take;
+  sigemptyset(&take);
+  for (int sig : {SIGINT, SIGTERM, SIGUSR1}) sigaddset(&take, sig);
+  pthread_sigmask(SIG_UNBLOCK, &take, nullptr);
+  pthread_sigmask(SIG_BLOCK, &take, nullptr);
+}
+
 int interrupt_count() { return g_interrupts.load(); }
 int first_interrupt_signal() { return g_first_interrupt.load(); }
 

@@ -27,6 +27,9 @@ void Run::advance(Instance& in) { advance_frame(in.root); }
 // when the instance finished (it may be gone).
 bool Run::advance_frame(Frame& f) {
   while (true) {
+    // Stages that end at once (echo, foreach over thousands of items) can keep this going
+    // for long without a return to the run's loop: look at signals and the timeout now and then.
+    if (++spins_ % 64 == 0 && stop_pending()) check_stops(Clock::now());
     if (f.in_stage) {
       if (!f.nest || f.timer || f.pid) return false;  // a process or a timer is in flight
       if (!progress_nest(f)) return false;
@@ -135,6 +138,12 @@ void Run::begin_stage(Frame& f, const Stage& s) {
   }
   f.stage_deadline = deadline;
   f.stage_timed_by_job = deadline && in.deadline && *deadline == *in.deadline;
+  if (deadline && f.stage_started >= *deadline) {
+    // Begun after an outer timeout passed: stages that end at once in a foreach or until
+    // loop never give the loop a process to kill, so this is where their timeout bites.
+    Error e(std::string(f.stage_timed_by_job ? "job" : "stage") + " timed out", "TimeoutError");
+    return end_stage(f, Status::Failed, e, Json::object(), -1);
+  }
 
   switch (s.kind) {
     case StageKind::Empty: {

@@ -26,6 +26,10 @@ bool signal_handlers_installed();
 // the handlers are installed, the calling thread's current mask otherwise.
 const sigset_t* wait_sigmask();
 
+// Lets SIGINT, SIGTERM and SIGUSR1 that wait blocked reach their handlers now (for work that
+// runs long without a ppoll); cheap (one sigpending) when none waits.
+void take_pending_signals();
+
 // Counts of termination signals received so far, and the first one's number (0 if none).
 int interrupt_count();
 int first_interrupt_signal();

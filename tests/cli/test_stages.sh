@@ -418,4 +418,34 @@ expect_err "bad.yml:13:18: error: 'match' must be a list of entries"
 expect_err "bad.yml:15:21: error: 'parallel' must be a map of branch names to stage lists"
 expect_err "trigger cycle: workflow 'bad' triggers itself"
 
+# --- in-process loops (stages that need no process) still obey timeouts and signals ------------
+cat > spin.yml <<'EOF'
+spin:
+  type: Workflow
+  jobs:
+    a:
+      stages:
+        - name: spin
+          until: ${{ item == 'never' }}
+          max-loop: 100000
+          stages:
+            - name: e
+              echo: x
+EOF
+out=$(timeout 60 "$WF_BIN" run spin.yml --timeout 1 2>&1); rc=$?
+expect_rc 3 "until loop of echo stages: the run's --timeout stops it"
+expect_out "TimeoutError: workflow timeout of 1s reached" "until loop: --timeout"
+sed 's/          max-loop: 100000/          max-loop: 100000\n          timeout: 1/' spin.yml > spin-stage.yml
+out=$(timeout 60 "$WF_BIN" run spin-stage.yml 2>&1); rc=$?
+expect_rc 1 "until loop of echo stages: the stage's own timeout fails it"
+expect_out "TimeoutError: stage timed out" "until loop: stage timeout"
+timeout 60 "$WF_BIN" run spin.yml > spin-int.out 2>&1 &
+spinpid=$!
+sleep 1
+kill -INT "$spinpid"
+wait "$spinpid"; rc=$?
+out=$(cat spin-int.out)
+expect_rc 130 "until loop of echo stages: SIGINT stops it"
+expect_out "CancelError: interrupted by SIGINT" "until loop: SIGINT"
+
 finish
