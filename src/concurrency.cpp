@@ -6,6 +6,8 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <thread>
@@ -30,7 +32,17 @@ std::string file_part(const std::string& group) {
       out += buf;
     }
   }
-  return out.empty() ? "%" : out;
+  if (out.empty()) return "%";
+  // A file name holds at most 255 bytes: a long name keeps its start and gets a hash of all
+  // of it (FNV-1a, 64 bits), so distinct groups still get distinct files.
+  if (out.size() > 180) {
+    std::uint64_t h = 1469598103934665603ULL;
+    for (unsigned char c : group) h = (h ^ c) * 1099511628211ULL;
+    char buf[24];
+    std::snprintf(buf, sizeof buf, "~%016llx", static_cast<unsigned long long>(h));
+    out = out.substr(0, 160) + buf;
+  }
+  return out;
 }
 }  // namespace
 
@@ -52,6 +64,7 @@ Result<std::unique_ptr<ConcurrencySlot>> ConcurrencySlot::acquire(const std::str
       ::close(fd);
       if (err != EWOULDBLOCK) return Error("cannot lock " + path + ": " + std::strerror(err));
     }
+    take_pending_signals();  // they wait blocked while wf runs; a queued wf must still stop
     if (!wait || interrupt_count() != interrupts) return std::unique_ptr<ConcurrencySlot>();
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }

@@ -256,6 +256,9 @@ int run_command(Globals& g, const RunArgs& a, const ReleaseHooks* hooks) {
     if (stop >= 0) return stop;
   }
 
+  // From here on SIGINT/SIGTERM are wf's to handle (also while queued for a slot, and when
+  // the shell that started wf in the background had them ignored).
+  install_signal_handlers();
   // Concurrency group (FORMAT §9.2): a slot is held for the whole run.
   std::unique_ptr<ConcurrencySlot> slot;
   if (w.concurrency.is_object()) {
@@ -274,7 +277,9 @@ int run_command(Globals& g, const RunArgs& a, const ReleaseHooks* hooks) {
     auto got = ConcurrencySlot::acquire(state_dir(g), group, limit, queue);
     if (!got.ok()) return fail(kState, got.error().message);
     if (!*got) {
-      if (queue) return fail(130, "interrupted while waiting for a slot of concurrency group '" + group + "'");
+      if (queue)
+        return fail(first_interrupt_signal() == SIGTERM ? 143 : 130,
+                    "interrupted while waiting for a slot of concurrency group '" + group + "'");
       std::fprintf(stderr, "wf: run of '%s' not started: concurrency group '%s' already runs %d run%s (strategy cancel-new)\n",
                    w.name.c_str(), group.c_str(), limit, limit == 1 ? "" : "s");
       return kConcurrency;

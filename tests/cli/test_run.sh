@@ -674,4 +674,47 @@ expect_rc 0 "non-UTF-8 output: show --json"
 expect_eq "$(printf '%s' "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["jobs"][0]["outputs"]["k"])' 2>&1)" \
   "$(printf 'caf\xef\xbf\xbd')" "non-UTF-8 output: the byte is U+FFFD in JSON"
 
+# --- concurrency groups: cancel-new exits 5, queue waits, a queued wf stops on SIGTERM ---------
+cat > conc.yml <<'EOF'
+conc:
+  type: Workflow
+  params:
+    g: {type: str, default: one}
+    strategy: {type: str, default: queue}
+  concurrency:
+    group: "grp-${{ params.g }}"
+    strategy: cancel-new
+  jobs:
+    a:
+      stages:
+        - name: hold
+          bash: touch "conc.$WF_RUN_ID.started"; while [ ! -f conc.release ]; do sleep 0.05; done
+EOF
+sed 's/strategy: cancel-new/strategy: queue/' conc.yml > concq.yml
+long=$(printf 'x%.0s' $(seq 300))
+rm -f conc.release conc.*.started
+WF_STATE_DIR="$TEST_TMP/conc-state" "$WF_BIN" run conc.yml -p g="$long" > conc1.out 2>&1 &
+holder=$!
+if wait_until 'ls conc.*.started >/dev/null 2>&1' 20; then
+  WF_STATE_DIR="$TEST_TMP/conc-state" wf run conc.yml -p g="$long"
+  expect_rc 5 "cancel-new with a 300-character group name: exit 5"
+  expect_err "already runs 1 run" "cancel-new: says why"
+  WF_STATE_DIR="$TEST_TMP/conc-state" "$WF_BIN" run concq.yml -p g="$long" > conc2.out 2> conc2.err &
+  queued=$!
+  sleep 0.5
+  kill -TERM "$queued"
+  t0=$(now_ms)
+  wait "$queued"; rc=$?
+  err=$(cat conc2.err)
+  expect_rc 143 "a queued wf stops on SIGTERM with 143"
+  expect_err "interrupted while waiting for a slot of concurrency group" "queued wf: says why"
+  [ $(( $(now_ms) - t0 )) -lt 5000 ] && pass_test || fail_test "queued wf took long to stop"
+  touch conc.release
+  wait "$holder"; rc=$?
+  expect_rc 0 "the holder finishes"
+else
+  kill -KILL "$holder" 2>/dev/null
+  fail_test "concurrency: the holder did not start"
+fi
+
 finish
