@@ -10,6 +10,11 @@
 
 namespace wf {
 
+namespace {
+constexpr std::size_t kMaxTextBytes = 16u << 20;  // the longest text an expression may make
+}  // namespace
+
+
 namespace ed = expr_detail;
 
 namespace {
@@ -195,6 +200,9 @@ class Evaluator {
     for (std::size_t i = first; i < n.kids.size(); ++i) args.push_back(eval(*n.kids[i]).take());
     auto r = n.builtin->call(args, ctx_);
     if (!r.ok()) fail(r.error().message);
+    // Text that doubles with each call (to_json of to_json ...) would exhaust memory first.
+    if (r->is_string() && r->get_ref<const std::string&>().size() > kMaxTextBytes)
+      fail("'" + std::string(n.builtin->name) + "' made text of more than 16 MiB");
     return owned(std::move(*r));
   }
 
@@ -292,6 +300,8 @@ Result<Json> Expression::evaluate(const EvalContext& ctx) const {
     return Evaluator(text_, ctx).eval(*root_).take();
   } catch (const EvalFailure& f) {
     return Error(f.message, "TemplateError");
+  } catch (const std::bad_alloc&) {
+    return Error("out of memory evaluating '" + std::string(trim(text_)) + "'", "TemplateError");
   } catch (const std::exception& e) {  // a JSON library error we did not foresee
     return Error(std::string(e.what()) + " (in '" + std::string(trim(text_)) + "')", "TemplateError");
   }
