@@ -1,8 +1,6 @@
 #include <unistd.h>
 
-#include <fstream>
 #include <functional>
-#include <sstream>
 #include <thread>
 
 #include "commands.hpp"

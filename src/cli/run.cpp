@@ -1,9 +1,7 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <fstream>
 #include <set>
-#include <sstream>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -299,7 +297,6 @@ int run_command(Globals& g, const RunArgs& a, const ReleaseHooks* hooks) {
   opts.exclude_jobs = a.exclude;
   auto reporter = run_reporter(g, a.json);
   const std::string* text = diags.source(w.file);
-  install_signal_handlers();
   spdlog::debug("max parallel {}, timeout {}s, kill grace {}ms", opts.max_parallel, opts.timeout_seconds.value_or(0),
                 opts.kill_grace.count());
   auto outcome = run_workflow(w, text ? *text : "", *params, secrets, masked, opts, **store, *reporter);
